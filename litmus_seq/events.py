@@ -1,0 +1,167 @@
+"""The event vocabulary (DESIGN §5) and the bus that carries it.
+
+Events are plain ``dict`` objects, not pydantic models: the engine builds them itself on the hot
+path and validating our own data there would cost more than the measurement. Every event has
+
+=============  ============================================================================
+``event_type`` one of the constants below (the sibling platform's type strings)
+``session_id`` str
+``run_id``     str, or ``None`` on session and fixture events
+``seq``        int, per-session, strictly increasing
+``timestamp``  int, microseconds since the Unix epoch, UTC
+=============  ============================================================================
+
+plus the fields listed for its type in :data:`FIELDS`. Fields may be added (optional, additive);
+existing ones are never renamed or retyped. Subscribers must treat unknown fields as optional.
+
+Delivery: :class:`EventBus` buffers events and hands them to the ``litmus_seq_events`` hook as a
+list at every step boundary (and before anything that may block, such as a prompt); plugins that
+implement the per-event ``litmus_seq_event`` hook get each event as it is emitted. Batching is what
+keeps a measurement at a few microseconds: a pluggy hook call alone costs ~2 µs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+Event = dict[str, Any]
+
+SESSION_STARTED = "session.started"
+SESSION_ENDED = "session.ended"
+RUN_STARTED = "run.started"
+RUN_ENDED = "run.ended"
+INSTRUMENT_CONNECTED = "fixture.instrument_connected"
+INSTRUMENT_DISCONNECTED = "fixture.instrument_disconnected"
+STEPS_DISCOVERED = "test.steps_discovered"
+STEP_STARTED = "test.step_started"
+STEP_ENDED = "test.step_ended"
+VECTOR_STARTED = "test.vector_started"
+VECTOR_ENDED = "test.vector_ended"
+MEASUREMENT = "test.measurement"
+RECORD = "test.record"
+CONFIGURED = "test.configured"
+OBSERVED = "test.observed"
+DIALOG_OPENED = "dialog.opened"
+DIALOG_RESPONDED = "dialog.responded"
+CHANNEL_STARTED = "channel.started"
+CHANNEL_ENDED = "channel.ended"
+WARNING = "diagnostic.warning"
+ERROR = "diagnostic.error"
+
+#: Fields of each event type beyond the common five. ``?`` marks optional fields (may be absent
+#: or ``None``). Subscribers (event store, run materializer, console, publishers) rely on these.
+FIELDS: dict[str, tuple[str, ...]] = {
+    SESSION_STARTED: (
+        "station_id", "station_name", "station_hostname", "operator_name?",
+        "litmus_seq_version", "python_version", "platform", "plugins",  # plugins: list[dict]
+    ),
+    SESSION_ENDED: ("outcome?",),
+    RUN_STARTED: (
+        # run context: every key here becomes a parquet column of the same name
+        "dut_serial?", "dut_part_number?", "dut_revision?", "dut_lot_number?",
+        "product_id?", "product_name?", "product_revision?",
+        "station_id?", "station_name?", "station_hostname?", "fixture_id?", "slot_id?",
+        "operator_id?", "operator_name?", "test_phase?", "project_name?",
+        "sequence_name?", "sequence_version?", "sequence_file?",
+        "git_commit?", "git_branch?", "python_version?", "litmus_seq_version?",
+        "custom?",  # dict -> custom_<key> columns
+        "plan?",  # the resolved plan as a JSON string (parquet file metadata)
+    ),
+    RUN_ENDED: ("outcome", "error?"),
+    INSTRUMENT_CONNECTED: (
+        "role", "driver", "resource?", "identity",  # identity: {manufacturer, model, serial, firmware}
+        "calibration?",  # {due, certificate}
+        "mocked",
+    ),
+    INSTRUMENT_DISCONNECTED: ("role", "error?"),
+    # items: one dict per planned step: node_id, step_path, parent_path, step_index, name, kind,
+    # file, line, vector_count, phase ("setup" | "main" | "cleanup")
+    STEPS_DISCOVERED: ("items",),
+    STEP_STARTED: ("step_path", "step_index", "node_id", "name", "kind", "vector_count"),
+    STEP_ENDED: ("step_path", "outcome", "error?"),
+    VECTOR_STARTED: ("step_path", "vector_index", "retry", "params"),  # params: dict
+    VECTOR_ENDED: ("step_path", "vector_index", "retry", "outcome", "error?"),
+    MEASUREMENT: (
+        "step_path", "vector_index", "retry", "name",
+        "value?",  # float for numeric readings
+        "text?",  # str for string/bool readings ("true"/"false")
+        "units?", "outcome", "marginal",
+        "limit?",  # dict from ResolvedLimit.as_dict() (shared, never mutated) or None
+        "instrument?",  # role that took it
+        "channel?", "dut_pin?", "fixture_connection?",
+    ),
+    RECORD: ("step_path?", "vector_index?", "key", "value"),
+    CONFIGURED: ("step_path?", "vector_index?", "key", "value"),  # -> in_<key>
+    OBSERVED: ("step_path?", "vector_index?", "key", "value"),  # -> out_<key>; arrays: channel:// URI
+    DIALOG_OPENED: ("prompt_id", "step_path?", "message", "prompt_type", "choices?", "timeout_s?"),
+    DIALOG_RESPONDED: ("prompt_id", "response?", "responder?", "timed_out"),
+    CHANNEL_STARTED: ("key", "uri", "step_path?", "vector_index?"),
+    CHANNEL_ENDED: ("key", "uri", "length", "path"),
+    WARNING: ("message", "step_path?"),
+    ERROR: ("message", "step_path?", "exception_type?", "traceback?"),
+}
+
+ALL_TYPES = tuple(FIELDS)
+
+
+def now_us() -> int:
+    """Microseconds since the epoch, UTC: the event timestamp (an int is the cheapest clock)."""
+    return time.time_ns() // 1000
+
+
+class EventBus:
+    """Stamps events with session/run/seq/timestamp and delivers them in batches.
+
+    ``deliver_batch`` is typically ``pm.hook.litmus_seq_events``; ``deliver_one`` is the per-event
+    hook, or ``None`` when no plugin implements it (checked once, so the hot path does not pay a
+    hook call per measurement for nobody).
+    """
+
+    __slots__ = ("session_id", "run_id", "_seq", "_buffer", "_deliver_batch", "_deliver_one")
+
+    def __init__(
+        self,
+        session_id: str,
+        deliver_batch: Callable[..., Any],
+        deliver_one: Callable[..., Any] | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.run_id: str | None = None
+        self._seq = 0
+        self._buffer: list[Event] = []
+        self._deliver_batch = deliver_batch
+        self._deliver_one = deliver_one
+
+    def emit(self, event_type: str, **fields: Any) -> Event:
+        """Build, stamp and buffer one event; returns it."""
+        self._seq += 1
+        fields["event_type"] = event_type
+        fields["session_id"] = self.session_id
+        fields["run_id"] = self.run_id
+        fields["seq"] = self._seq
+        fields["timestamp"] = time.time_ns() // 1000
+        self._buffer.append(fields)
+        if self._deliver_one is not None:
+            self._deliver_one(event=fields)
+        return fields
+
+    def emit_event(self, event: Event) -> Event:
+        """Stamp and buffer an event dict built by the caller (hot path: no kwargs repacking)."""
+        self._seq += 1
+        event["session_id"] = self.session_id
+        event["run_id"] = self.run_id
+        event["seq"] = self._seq
+        if "timestamp" not in event:
+            event["timestamp"] = time.time_ns() // 1000
+        self._buffer.append(event)
+        if self._deliver_one is not None:
+            self._deliver_one(event=event)
+        return event
+
+    def flush(self) -> None:
+        """Deliver buffered events to batch subscribers (step boundaries, before blocking)."""
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            self._deliver_batch(events=batch)

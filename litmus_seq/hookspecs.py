@@ -1,0 +1,70 @@
+"""Hook specifications: the whole plugin surface of litmus-seq in one module.
+
+Plugins are found (see :mod:`litmus_seq.plugins`) from the ``litmus_seq`` entry-point group, from
+``*.py`` modules directly in the project's ``plugins/`` folder, and from ``-p module``. A plugin
+implements any subset of these hooks with ``@litmus_seq.hookimpl``. The built-in event store,
+run materializer and console are plugins on these same hooks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from litmus_seq.drivers.registry import DriverRegistry
+
+PROJECT_NAME = "litmus_seq"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def litmus_seq_register_drivers(registry: DriverRegistry) -> None:
+    """Register instrument driver classes: ``registry.register("vendor.model", DriverClass)``.
+
+    The engine constructs ``DriverClass(resource=<str or None>, settings=<dict>)`` and calls
+    ``connect()``, ``identity()`` and, at the end, ``close()``. A name registered twice is an error
+    naming both plugins.
+    """
+
+
+@hookspec
+def litmus_seq_event(event: dict[str, Any]) -> None:
+    """Receive one event as soon as it is emitted (see :mod:`litmus_seq.events` for fields).
+
+    Called per event, so it costs ~2 µs a measurement: use :func:`litmus_seq_events` for
+    anything that can wait until the next step boundary.
+    """
+
+
+@hookspec
+def litmus_seq_events(events: list[dict[str, Any]]) -> None:
+    """Receive a batch of events, in ``seq`` order, at every step boundary and before blocking.
+
+    The built-in stores and the console subscribe here. The list and its dicts are shared by all
+    subscribers: do not mutate them.
+    """
+
+
+@hookspec(firstresult=True)
+def litmus_seq_prompt(prompt: dict[str, Any]) -> Any:
+    """Answer an operator prompt; the first non-``None`` answer wins.
+
+    ``prompt`` has ``prompt_id``, ``message``, ``prompt_type`` (``confirm`` | ``choice`` |
+    ``input``), ``choices`` and ``timeout_s``. Return ``True``/``False`` for confirm, the chosen
+    string for choice, the text for input, or the string ``"abort"`` to stop the run
+    (terminated). Return ``None`` to let the next implementation answer.
+    """
+
+
+@hookspec
+def litmus_seq_session_start(session: Any) -> None:
+    """A session (one station, one or more runs) is starting; ``session`` is the live Session."""
+
+
+@hookspec
+def litmus_seq_session_finish(session: Any, outcome: str) -> None:
+    """The session finished with ``outcome`` (its last run's outcome); stores are sealed after."""

@@ -1,0 +1,288 @@
+"""Pydantic models of the three YAML file kinds (DESIGN §2): station, product spec, sequence.
+
+These models are the single source of truth for validation *and* for the JSON Schemas handed to
+editors (``litmus-seq schema``). They validate user input once, at load time; nothing on the run's
+hot path touches pydantic.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from litmus_seq.limits import Limit
+
+Scalar = Union[bool, int, float, str]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors (the loader adds the "did you mean" hint)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- station
+
+
+class Calibration(Strict):
+    due: _dt.date | None = Field(None, description="Calibration due date (YYYY-MM-DD)")
+    certificate: str | None = Field(None, description="Calibration certificate id")
+
+
+class Instrument(Strict):
+    driver: str = Field(..., description="Driver name registered by a plugin, e.g. scpi.dmm or mock")
+    resource: str | None = Field(None, description="VISA resource string")
+    settings: dict[str, Any] = Field(default_factory=dict, description="Driver settings")
+    calibration: Calibration | None = None
+    mock: dict[str, Any] | None = Field(
+        None,
+        description="For driver 'mock' (or --mock ROLE): method -> return value; a list returns "
+        "its items one call after another (the last repeats); null returns None",
+    )
+
+
+class Station(Strict):
+    id: str
+    name: str | None = None
+    fixture_id: str | None = None
+    instruments: dict[str, Instrument] = Field(default_factory=dict)
+    visa_library: str | None = Field(
+        None, description='pyvisa backend: "@py", "@ivi", a path, or "stations/sim.yaml@sim"'
+    )
+
+
+# --------------------------------------------------------------------------- product
+
+
+class SpecBand(Limit):
+    """A condition-dependent band: used when every ``when`` condition holds (first match wins)."""
+
+    when: dict[str, Union[list[float], Scalar]] = Field(
+        ...,
+        description="vector parameter -> [min, max] (inclusive range) or a value (equality)",
+    )
+
+
+class Spec(Limit):
+    """A product characteristic: its limit, and optional condition-dependent bands."""
+
+    description: str | None = None
+    bands: list[SpecBand] = Field(default_factory=list)
+
+
+class Product(Strict):
+    id: str
+    name: str | None = None
+    revision: str | None = None
+    part_number: str | None = None
+    specs: dict[str, Spec] = Field(default_factory=dict)
+    pins: dict[str, str] = Field(default_factory=dict, description="measurement -> DUT pin")
+    fixture_connections: dict[str, str] = Field(
+        default_factory=dict, description="measurement -> fixture connection"
+    )
+
+
+# --------------------------------------------------------------------------- sequence actions
+
+
+class Call(Strict):
+    """Call an instrument method: ``call: role.method`` with ``args``."""
+
+    call: str = Field(..., pattern=r"^[A-Za-z_][\w]*\.[A-Za-z_][\w]*$", description="role.method")
+    args: dict[str, Any] = Field(default_factory=dict)
+    save_as: str | None = Field(None, description="store the return value as a variable")
+
+
+class Measure(Strict):
+    """Take a measurement from an instrument method (``from:``) or a Python callable."""
+
+    measure: str = Field(..., description="measurement name (product spec name if any)")
+    from_: str | None = Field(None, alias="from", pattern=r"^[A-Za-z_][\w]*\.[A-Za-z_][\w]*$")
+    python: str | None = Field(None, pattern=r"^[\w.]+:[\w]+$", description="module:function")
+    args: dict[str, Any] = Field(default_factory=dict)
+    limit: Limit | None = None
+    units: str | None = None
+    channel: str | None = None
+
+
+class Wait(Strict):
+    wait: Union[float, str] = Field(..., description="seconds, or a ${...} expression")
+
+
+class Python(Strict):
+    """Run a Python callable ``module:function`` receiving the step context."""
+
+    python: str = Field(..., pattern=r"^[\w.]+:[\w]+$", description="module:function")
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Prompt(Strict):
+    prompt: str
+    type: Literal["confirm", "choice", "input"] = "confirm"
+    choices: list[str] = Field(default_factory=list)
+    timeout_s: float | None = Field(None, gt=0)
+    save_as: str | None = None
+
+
+def _action_tag(v: Any) -> str | None:
+    if isinstance(v, dict):
+        keys = v.keys()
+    else:
+        keys = {k for k in ("measure", "call", "wait", "prompt", "python") if getattr(v, k, None) is not None}
+    for k in ("measure", "call", "wait", "prompt", "python"):
+        if k in keys:
+            return k
+    return None
+
+
+Action = Annotated[
+    Union[
+        Annotated[Measure, Tag("measure")],
+        Annotated[Call, Tag("call")],
+        Annotated[Wait, Tag("wait")],
+        Annotated[Prompt, Tag("prompt")],
+        Annotated[Python, Tag("python")],
+    ],
+    Discriminator(
+        _action_tag,
+        custom_error_type="unknown_action",
+        custom_error_message="not an action: expected one of the keys measure, call, wait, prompt, python",
+    ),
+]
+
+# --------------------------------------------------------------------------- sequence steps
+
+
+class Retry(Strict):
+    max_retries: int = Field(0, ge=0)
+    delay_s: float = Field(0.0, ge=0)
+
+
+class SweepRange(Strict):
+    """``start``/``stop``/``step`` (stop inclusive), or ``points`` (a list), or a log sweep."""
+
+    start: float | None = None
+    stop: float | None = None
+    step: float | None = None
+    points: list[Scalar] | None = None
+    log: int | None = Field(None, gt=0, description="points per decade between start and stop")
+
+
+class ExplicitVector(BaseModel):
+    """One explicit vector: parameters, plus optional per-vector limits."""
+
+    model_config = ConfigDict(extra="allow")
+
+    limits: dict[str, Limit] = Field(default_factory=dict)
+
+
+class StepBase(Strict):
+    when: str | None = Field(None, description="safe expression; false -> skipped")
+    description: str | None = None
+
+
+class Step(StepBase):
+    """A named step: ``do:`` actions, or one action inline (``measure:``/``call:``/...)."""
+
+    name: str | None = None
+    vectors: dict[str, Any] | list[ExplicitVector] | None = Field(
+        None, description="{expand: product|zip, param: [values], ...} or a list of vectors"
+    )
+    sweep: dict[str, SweepRange] | None = None
+    retry: Retry | None = None
+    limit: Limit | None = None
+    limits: dict[str, Limit] = Field(default_factory=dict, description="measurement -> limit")
+    do: list[Action] | None = None
+    # inline single action (the step *is* the action)
+    measure: str | None = None
+    from_: str | None = Field(None, alias="from")
+    call: str | None = None
+    args: dict[str, Any] | None = None
+    wait: Union[float, str, None] = None
+    python: str | None = None
+    prompt: str | None = None
+    type: Literal["confirm", "choice", "input"] | None = None
+    choices: list[str] | None = None
+    timeout_s: float | None = Field(None, gt=0)
+    units: str | None = None
+    save_as: str | None = None
+    channel: str | None = None
+
+
+class Group(StepBase):
+    group: str
+    steps: list[StepItem] = Field(default_factory=list)
+
+
+class Include(StepBase):
+    include: str = Field(..., description="a sequence fragment file: bare id or path from the project root")
+
+
+def _step_tag(v: Any) -> str:
+    if isinstance(v, dict):
+        if "group" in v:
+            return "group"
+        if "include" in v:
+            return "include"
+        return "step"
+    if isinstance(v, Group):
+        return "group"
+    if isinstance(v, Include):
+        return "include"
+    return "step"
+
+
+StepItem = Annotated[
+    Union[
+        Annotated[Step, Tag("step")],
+        Annotated[Group, Tag("group")],
+        Annotated[Include, Tag("include")],
+    ],
+    Discriminator(_step_tag),
+]
+
+
+class Sequence(Strict):
+    sequence: str = Field(..., description="sequence name")
+    version: Union[int, str] = 1
+    description: str | None = None
+    product: str | None = Field(None, description="product id or path")
+    station: str | None = Field(None, description="default station id or path")
+    guardband_pct: float | None = Field(None, ge=0, lt=100)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    setup: list[StepItem] = Field(default_factory=list)
+    steps: list[StepItem] = Field(default_factory=list)
+    cleanup: list[StepItem] = Field(default_factory=list)
+    on_fail: Literal["continue", "stop"] = "continue"
+
+
+class Fragment(Strict):
+    """An ``include:``d file: steps (and variables) spliced in where the include stands."""
+
+    variables: dict[str, Any] = Field(default_factory=dict)
+    steps: list[StepItem] = Field(default_factory=list)
+
+
+class Project(Strict):
+    """``litmus.yaml``: optional project configuration."""
+
+    name: str | None = None
+    data_dir: str | None = None
+    station: str | None = None
+    plugins: list[str] = Field(default_factory=list)
+    guardband_pct: float | None = Field(None, ge=0, lt=100)
+
+
+Group.model_rebuild()
+Fragment.model_rebuild()
+Sequence.model_rebuild()
+
+KINDS: dict[str, type[Strict]] = {
+    "station": Station,
+    "product": Product,
+    "sequence": Sequence,
+    "fragment": Fragment,
+    "project": Project,
+}

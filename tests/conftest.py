@@ -1,0 +1,36 @@
+"""Shared fixtures. Test modules mirror the package: tests/test_limits.py for litmus_seq/limits.py."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture
+def repo() -> Path:
+    """The repository root (the example project lives here)."""
+    return REPO
+
+
+@pytest.fixture
+def example_project(tmp_path: Path) -> Path:
+    """A private copy of the example project (sequences/products/stations/plugins).
+
+    pyvisa-sim caches simulator state per definition-file path, so every test that runs the
+    simulated station gets its own copy.
+    """
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in ("sequences", "products", "stations", "plugins", "checks"):
+        src = REPO / name
+        if src.exists():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("litmus.yaml",):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, dest / name)
+    return dest
