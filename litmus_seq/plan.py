@@ -24,6 +24,41 @@ class PlannedVector:
 
 
 @dataclass(slots=True)
+class PlannedAction:
+    """One action of a step, with its ``${...}`` arguments compiled once at plan time.
+
+    ``kind`` is ``measure`` | ``call`` | ``wait`` | ``prompt`` | ``python``. For ``call`` and
+    ``measure ... from:`` ``role``/``method`` name the instrument call; ``python`` is
+    ``module:function``; ``measurement`` the measurement name. The engine calls
+    :meth:`render_args` / :meth:`wait_seconds` with the current names (variables, earlier
+    results, saved values, vector parameters) and never re-parses an expression.
+    """
+
+    kind: str
+    model: Any  # the pydantic action (read-only; prompt text, choices, units, channel, ...)
+    file: str
+    line: int
+    role: str | None = None
+    method: str | None = None
+    python: str | None = None
+    measurement: str | None = None
+    save_as: str | None = None
+    args: Any = None  # compiled args (see litmus_seq.expressions); None = no args
+
+    def render_args(self, names: dict[str, Any]) -> dict[str, Any]:
+        """The call's keyword arguments with every ``${...}`` evaluated over ``names``."""
+        if self.args is None:
+            return {}
+        return self.args.render(names)
+
+    def wait_seconds(self, names: dict[str, Any]) -> float:
+        """Seconds to wait (``wait:`` actions); expressions evaluated over ``names``."""
+        if self.args is None:
+            return float(self.model.wait)
+        return float(self.args.render(names))
+
+
+@dataclass(slots=True)
 class PlannedStep:
     """One executable node of the plan, in execution order.
 
@@ -42,7 +77,7 @@ class PlannedStep:
     file: str  # file defining the step (relative to the project root)
     line: int
     vectors: list[PlannedVector]
-    actions: list[Any]  # models.Measure | Call | Wait | Prompt | Python, in order
+    actions: list[PlannedAction]  # in order; a group has none
     retry_max: int = 0
     retry_delay_s: float = 0.0
     when: Any = None  # compiled expression (litmus_seq.expressions) or None
