@@ -16,6 +16,10 @@ from litmus_seq.limits import Limit
 
 Scalar = Union[bool, int, float, str]
 
+# ``call:``/``from:`` name a station role and one of its driver's methods; ``python:`` a callable.
+_ROLE_METHOD = r"^[A-Za-z_][\w]*\.[A-Za-z_][\w]*$"
+_MODULE_FUNCTION = r"^[\w.]+:[\w]+$"
+
 
 class Strict(BaseModel):
     """Base: unknown keys are errors (the loader adds the "did you mean" hint)."""
@@ -90,7 +94,7 @@ class Product(Strict):
 class Call(Strict):
     """Call an instrument method: ``call: role.method`` with ``args``."""
 
-    call: str = Field(..., pattern=r"^[A-Za-z_][\w]*\.[A-Za-z_][\w]*$", description="role.method")
+    call: str = Field(..., pattern=_ROLE_METHOD, description="role.method")
     args: dict[str, Any] = Field(default_factory=dict)
     save_as: str | None = Field(None, description="store the return value as a variable")
 
@@ -99,8 +103,8 @@ class Measure(Strict):
     """Take a measurement from an instrument method (``from:``) or a Python callable."""
 
     measure: str = Field(..., description="measurement name (product spec name if any)")
-    from_: str | None = Field(None, alias="from", pattern=r"^[A-Za-z_][\w]*\.[A-Za-z_][\w]*$")
-    python: str | None = Field(None, pattern=r"^[\w.]+:[\w]+$", description="module:function")
+    from_: str | None = Field(None, alias="from", pattern=_ROLE_METHOD, description="role.method")
+    python: str | None = Field(None, pattern=_MODULE_FUNCTION, description="module:function")
     args: dict[str, Any] = Field(default_factory=dict)
     limit: Limit | None = None
     units: str | None = None
@@ -114,7 +118,7 @@ class Wait(Strict):
 class Python(Strict):
     """Run a Python callable ``module:function`` receiving the step context."""
 
-    python: str = Field(..., pattern=r"^[\w.]+:[\w]+$", description="module:function")
+    python: str = Field(..., pattern=_MODULE_FUNCTION, description="module:function")
     args: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -197,11 +201,13 @@ class Step(StepBase):
     do: list[Action] | None = None
     # inline single action (the step *is* the action)
     measure: str | None = None
-    from_: str | None = Field(None, alias="from")
-    call: str | None = None
+    # (no patterns on the inline forms: the plan builder checks them with every other step
+    # problem at once, see plan._FORMATS)
+    from_: str | None = Field(None, alias="from", description="role.method")
+    call: str | None = Field(None, description="role.method")
     args: dict[str, Any] | None = None
     wait: Union[float, str, None] = None
-    python: str | None = None
+    python: str | None = Field(None, description="module:function")
     prompt: str | None = None
     type: Literal["confirm", "choice", "input"] | None = None
     choices: list[str] | None = None

@@ -1,0 +1,1 @@
+"""The example project's Python checks (``python: checks.<module>:<function>`` in sequences)."""

@@ -1,0 +1,79 @@
+"""``litmus-seq plugins``: which plugins are loaded, from where, with which hooks and drivers.
+
+The first thing to run when a station says "unknown driver": it shows what the plugin manager of
+*this* project (found from the current directory) sees, with the same loading rules as ``run``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["collect", "plugins"]
+
+
+def _project_root(cwd: Path) -> Path:
+    try:
+        from litmus_seq.project import find_root
+    except ImportError:  # pragma: no cover - project.py is written by another module owner
+        return cwd
+    return Path(find_root(cwd))
+
+
+def collect(project_root: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON document printed by ``--json``: ``{"project_root", "plugins", "drivers"}``."""
+    from litmus_seq.drivers.registry import collect_drivers
+    from litmus_seq.plugins import get_plugin_manager, plugin_info
+
+    pm = get_plugin_manager(project_root=project_root, extra=extra)
+    registry = collect_drivers(pm)
+    local = {row["name"] for row in plugin_info(pm) if row["source"] in ("local", "cmdline")}
+    drivers = []
+    for name, cls, owner in registry.items():
+        module = getattr(cls, "__module__", "?")
+        if owner in local and module.startswith("_litmus_seq_"):
+            module = owner  # a file imported by path: its hashed module name means nothing to users
+        drivers.append({"name": name, "plugin": owner, "class": f"{module}:{cls.__qualname__}"})
+    return {"project_root": str(project_root), "plugins": plugin_info(pm), "drivers": drivers}
+
+
+@click.command("plugins")
+@click.option(
+    "-p", "--plugin", "extra", multiple=True, metavar="MODULE",
+    help="Also load this plugin module (or .py file); 'no:NAME' blocks a plugin. Repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (plugins and drivers) for tools.")
+def plugins(extra: tuple[str, ...], as_json: bool) -> int:
+    """List plugins (source, hooks) and the instrument drivers they register."""
+    root = _project_root(Path.cwd())
+    doc = collect(root, extra)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Plugins (project {doc['project_root']})", title_justify="left")
+    for column in ("name", "source", "from", "hooks"):
+        table.add_column(column, overflow="fold")
+    for row in doc["plugins"]:
+        if row["source"] == "entrypoint":
+            origin = f"{row['dist']} {row['version']} ({row['entry_point']})"
+        elif row["source"] in ("local", "cmdline") and row["file"]:
+            origin = "(this file)" if row["name"].endswith(".py") else row["file"]
+        else:
+            origin = row["module"] or row["file"] or ""
+        hooks = ", ".join(h.removeprefix("litmus_seq_") for h in row["hooks"])
+        table.add_row(row["name"], row["source"], origin, hooks)
+    console.print(table)
+    drivers = Table(title="Drivers", title_justify="left")
+    for column in ("driver", "plugin", "class"):
+        drivers.add_column(column, overflow="fold")
+    for row in doc["drivers"]:
+        drivers.add_row(row["name"], row["plugin"] or "", row["class"])
+    console.print(drivers)
+    return 0

@@ -1,0 +1,117 @@
+"""``litmus-seq run``: run a sequence on a station and leave a sealed record.
+
+Exit codes come from the run outcome (DESIGN §3): 0 passed, 1 failed, 2 terminated, 3 errored,
+4 usage/configuration error (nothing ran), 5 nothing to run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from litmus_seq.errors import ConfigError, NothingToRun
+
+
+def load_station(ctx: object, ref: str | None) -> object | None:
+    """The station for a run: ``--station`` (id or file), else the sequence's, else litmus.yaml's."""
+    if ref is None:
+        return None
+    return ctx.load_station(ref)  # type: ignore[attr-defined]
+
+
+@click.command()
+@click.argument("sequence", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--station", "station_ref", metavar="ID|FILE", help="Station id (stations/<id>.yaml) or file.")
+@click.option("--dut", "dut_serial", metavar="SERIAL", help="Serial number of the unit under test.")
+@click.option("--data-dir", metavar="DIR", help="Where the stores live (default: $LITMUS_DATA_DIR, litmus.yaml, ./data).")
+@click.option("--operator", metavar="NAME", help="Operator name, recorded on every row.")
+@click.option("--phase", "test_phase", metavar="NAME", help="Test phase (e.g. production, characterization).")
+@click.option("-p", "plugins", multiple=True, metavar="MODULE", help="Load a plugin module (repeatable).")
+@click.option("--mock", "mock_roles", multiple=True, metavar="ROLE", help="Use the station's mock: data for ROLE (repeatable).")
+@click.option("--yes", "-y", "auto_confirm", is_flag=True, help="Answer confirm prompts 'yes' (unattended runs).")
+@click.option("--dry-run", is_flag=True, help="Load, plan and check roles, methods and callables; run nothing.")
+@click.option("--set", "custom", multiple=True, metavar="KEY=VALUE", help="Custom run metadata (custom_<key> column).")
+def run(
+    sequence: Path,
+    station_ref: str | None,
+    dut_serial: str | None,
+    data_dir: str | None,
+    operator: str | None,
+    test_phase: str | None,
+    plugins: tuple[str, ...],
+    mock_roles: tuple[str, ...],
+    auto_confirm: bool,
+    dry_run: bool,
+    custom: tuple[str, ...],
+) -> int:
+    """Run SEQUENCE on a station and record events, waveforms and a parquet file."""
+    from litmus_seq.engine import Session
+    from litmus_seq.plan import build_plan
+    from litmus_seq.project import ProjectContext
+
+    if not sequence.exists():
+        raise ConfigError(f"{sequence}: no such file (give the path of a sequence YAML file)")
+    meta: dict[str, str] = {}
+    for item in custom:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item}: expected KEY=VALUE")
+        meta[key] = value
+    ctx = ProjectContext.for_path(sequence)
+    plan = build_plan(sequence, project=ctx)
+    if not plan.steps:
+        raise NothingToRun(f"{ctx.display(sequence.resolve())}: nothing to run (no setup, steps or cleanup)")
+    station = load_station(ctx, station_ref or plan.station_ref or ctx.config.station)
+    tty = sys.stdout.isatty()
+    if tty:
+        from litmus_seq.console import LiveConsole
+
+        console = LiveConsole()
+    else:
+        from litmus_seq.console import PlainConsole
+
+        console = PlainConsole()
+    listeners: list[object] = [console]
+    if sys.stdin.isatty():
+        from litmus_seq.prompts import TerminalPrompt
+
+        listeners.append(TerminalPrompt())
+    session = Session(
+        project=ctx,
+        station=station,
+        data_dir=ctx.data_dir(data_dir),
+        plugins=plugins + tuple(ctx.config.plugins),
+        mock_roles=mock_roles,
+        operator=operator,
+        auto_confirm=auto_confirm,
+        listeners=listeners,
+        live=tty,
+    )
+    if dry_run:
+        session.preflight(plan)
+        n_vectors = sum(len(s.vectors) for s in plan.steps)
+        click.echo(f"ok: {ctx.display(sequence.resolve())}: {len(plan.steps)} steps, {n_vectors} vectors; "
+                   f"roles, methods and callables resolved (nothing ran)")
+        return 0
+    with session:
+        result = session.run(plan, dut_serial=dut_serial, test_phase=test_phase, custom=meta)
+    failures = getattr(console, "failures", [])
+    if failures:
+        click.echo("failures:")
+        for line in failures[:20]:
+            click.echo(f"  {line}")
+        if len(failures) > 20:
+            click.echo(f"  ... and {len(failures) - 20} more")
+    counts: dict[str, int] = {}
+    for o in result.step_outcomes.values():
+        counts[o or "never ran"] = counts.get(o or "never ran", 0) + 1
+    never = len(plan.steps) - len(result.step_outcomes)
+    if never:
+        counts["never ran"] = never
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    click.echo(f"{result.outcome.upper()}  run {result.run_id}  ({summary})")
+    if result.parquet is not None:
+        click.echo(f"results: {result.parquet}")
+    return result.exit_code

@@ -1,0 +1,35 @@
+"""Built-in instrument drivers, and the built-in plugin that registers them.
+
+This package *is* a plugin (registered by :func:`litmus_seq.plugins.get_plugin_manager` under the
+name ``litmus_seq.drivers``): it implements ``litmus_seq_register_drivers`` exactly as a third-party
+plugin would, so the built-ins get no special path through the registry. Importing it does not
+import pyvisa; that happens when an SCPI instrument connects.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from litmus_seq.drivers.base import Driver
+from litmus_seq.drivers.mock import MockDriver
+from litmus_seq.drivers.scpi import ScpiDmm, ScpiEload, ScpiInstrument, ScpiPsu
+from litmus_seq.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # pragma: no cover
+    from litmus_seq.drivers.registry import DriverRegistry
+
+__all__ = ["BUILTIN_DRIVERS", "Driver", "MockDriver", "ScpiDmm", "ScpiEload", "ScpiInstrument", "ScpiPsu"]
+
+#: name -> class of the drivers litmus-seq ships.
+BUILTIN_DRIVERS: dict[str, type] = {
+    "mock": MockDriver,
+    "scpi.dmm": ScpiDmm,
+    "scpi.psu": ScpiPsu,
+    "scpi.eload": ScpiEload,
+}
+
+
+@hookimpl
+def litmus_seq_register_drivers(registry: DriverRegistry) -> None:
+    for name, cls in BUILTIN_DRIVERS.items():
+        registry.register(name, cls)

@@ -1,0 +1,135 @@
+"""Which driver name maps to which class, and which plugin registered it.
+
+The registry is filled once per plugin manager by :func:`collect_drivers`, which calls every
+``litmus_seq_register_drivers`` implementation *separately* (not through the hook relay) so that
+each registration is attributed to its plugin: a duplicate driver name can then be reported with
+both plugins named, and ``litmus-seq plugins`` can show who provides what.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from litmus_seq.errors import DriverError, Location, PluginError, Problem
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pluggy
+
+__all__ = ["DriverRegistry", "collect_drivers"]
+
+_NAME = re.compile(r"^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$")
+
+
+class DriverRegistry:
+    """Driver name (``"mock"``, ``"scpi.dmm"``, ``"vendor.model"``) -> driver class."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type] = {}
+        self._owners: dict[str, str | None] = {}
+        #: set by :func:`collect_drivers` while one plugin's hook runs (attribution)
+        self._current_plugin: str | None = None
+
+    def register(self, name: str, cls: type, *, plugin: str | None = None) -> None:
+        """Register ``cls`` under ``name``; a name already taken is a :class:`PluginError`."""
+        owner = plugin if plugin is not None else self._current_plugin
+        who = f"plugin {owner!r}" if owner else "an unnamed caller"
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise PluginError(
+                f"{who} registered a driver with an invalid name {name!r}: use dotted identifiers "
+                f"such as 'vendor.model'"
+            )
+        if not callable(cls):
+            raise PluginError(
+                f"{who} registered driver {name!r} as {cls!r}, which is not a class: pass the "
+                f"driver class itself, e.g. registry.register({name!r}, MyDriver)"
+            )
+        if name in self._classes:
+            first = self._owners.get(name)
+            raise PluginError(
+                f"driver {name!r} is registered twice: by plugin {first!r} "
+                f"({_qualname(self._classes[name])}) and by plugin {owner!r} ({_qualname(cls)}); "
+                f"uninstall or block one of them (-p no:NAME), or rename one driver"
+            )
+        self._classes[name] = cls
+        self._owners[name] = owner
+
+    def get(self, name: str, location: Location | None = None) -> type:
+        """The class registered as ``name``; unknown names raise :class:`DriverError`.
+
+        ``location`` (the station file's ``driver:`` value) makes the message point at the line.
+        """
+        try:
+            return self._classes[name]
+        except KeyError:
+            pass
+        close = difflib.get_close_matches(name, list(self._classes), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        message = (
+            f"unknown driver {name!r}{hint}; registered drivers: {', '.join(self.names()) or '(none)'}. "
+            f"Install the plugin that provides it or fix the name (`litmus-seq plugins` lists them)"
+        )
+        if location is not None:
+            raise DriverError(problems=[Problem(location, message)])
+        raise DriverError(message)
+
+    def names(self) -> list[str]:
+        """Registered driver names, sorted."""
+        return sorted(self._classes)
+
+    def owner(self, name: str) -> str | None:
+        """The plugin that registered ``name`` (``None`` if registered without attribution)."""
+        if name not in self._classes:
+            self.get(name)  # raises the helpful DriverError
+        return self._owners.get(name)
+
+    def items(self) -> Iterator[tuple[str, type, str | None]]:
+        """``(name, class, plugin)`` for every driver, sorted by name."""
+        for name in self.names():
+            yield name, self._classes[name], self._owners[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._classes
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+    def __repr__(self) -> str:
+        return f"<DriverRegistry {self.names()}>"
+
+
+def _qualname(cls: Any) -> str:
+    module = getattr(cls, "__module__", "?")
+    return f"{module}:{getattr(cls, '__qualname__', repr(cls))}"
+
+
+def collect_drivers(pm: pluggy.PluginManager) -> DriverRegistry:
+    """Build a :class:`DriverRegistry` from every plugin's ``litmus_seq_register_drivers``.
+
+    An exception inside a plugin's hook becomes a :class:`PluginError` naming the plugin (and, for
+    local plugins, the file and line), never a traceback.
+    """
+    from litmus_seq.plugins import describe_plugin  # local import: plugins imports this module
+
+    registry = DriverRegistry()
+    hook = pm.hook.litmus_seq_register_drivers
+    # get_hookimpls() is in registration order (builtins first), the order a reader expects
+    for impl in hook.get_hookimpls():
+        if getattr(impl, "wrapper", False) or getattr(impl, "hookwrapper", False):
+            continue
+        registry._current_plugin = impl.plugin_name
+        kwargs = {"registry": registry} if "registry" in impl.argnames else {}
+        try:
+            impl.function(**kwargs)
+        except PluginError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure in user code is reported, not raised
+            raise PluginError(
+                f"{describe_plugin(pm, impl.plugin_name, exc)}: litmus_seq_register_drivers failed: "
+                f"{type(exc).__name__}: {exc}. Fix the plugin or block it with -p no:{impl.plugin_name}"
+            ) from exc
+        finally:
+            registry._current_plugin = None
+    return registry

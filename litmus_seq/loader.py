@@ -1,0 +1,695 @@
+"""The one way litmus-seq reads YAML: strict, YAML-1.2 scalars, and every node locatable.
+
+Why not ``yaml.safe_load``: PyYAML resolves scalars by YAML 1.1, where ``5e-3`` is a *string*,
+``on``/``no`` are booleans, ``010`` is 8 and ``12:30`` is 750 -- each a silent wrong limit on a
+test station -- and a duplicate key silently keeps the last value. Here the C parser composes a
+node graph (fast, and every node keeps its line/column), resolvers follow the YAML 1.2 core
+schema, and a small constructor of our own builds plain Python data while rejecting duplicates.
+
+Decisions (documented for authors):
+
+* ``010`` is the integer 10 (YAML 1.2 core: decimal digits are decimal); ``0o10`` is 8, ``0x10``
+  is 16. ``1_000`` is a string, as in YAML 1.2.
+* ``true``/``True``/``TRUE`` and ``false``/``False``/``FALSE`` are booleans; ``yes``/``no``/
+  ``on``/``off`` are strings. ``null``/``Null``/``NULL``/``~``/empty are ``None``.
+* Dates such as ``2027-03-01`` stay strings (YAML 1.2 core has no timestamps); the models turn
+  them into dates where a date is expected, so a bad date is reported by the model.
+* Scalar keys that are not strings (``1:``, ``true:``) are turned into the string written in the
+  file (``"1"``, ``"true"``): keys name things (roles, parameters, measurements). Mapping or list
+  keys are errors.
+* ``<<`` merge keys are honoured (authors use them with anchors to share settings).
+
+Validation errors from pydantic are mapped back to the file with :meth:`Document.locate`; the
+messages are rewritten for test engineers ("expected a number, got 'abc'"), and unknown keys get
+a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import gc
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from litmus_seq.errors import ConfigError, Location, Problem, ValidationError
+
+__all__ = ["Document", "load_document", "load_model", "validate_document", "describe_value"]
+
+try:  # the C parser is ~10x faster; the pure-Python one behaves the same
+    _BaseLoader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - libyaml not compiled in
+    _BaseLoader = yaml.SafeLoader
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Composes nodes only; implicit resolvers per the YAML 1.2 core schema."""
+
+    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+
+
+_INT_RE = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT_RE = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_NULL_RE = re.compile(r"^(?:~|null|Null|NULL|)$")
+
+_Loader.add_implicit_resolver(_BOOL, _BOOL_RE, list("tTfF"))
+_Loader.add_implicit_resolver(_NULL, _NULL_RE, ["~", "n", "N", ""])
+_Loader.add_implicit_resolver(_INT, _INT_RE, list("-+0123456789"))
+_Loader.add_implicit_resolver(_FLOAT, _FLOAT_RE, list("-+0123456789."))
+_Loader.add_implicit_resolver(_MERGE, re.compile(r"^<<$"), ["<"])
+_FIRST_CHAR = _Loader.yaml_implicit_resolvers
+
+
+def _resolve(self: Any, kind: Any, value: Any, implicit: Any) -> str:
+    """PyYAML's ``Resolver.resolve`` without path resolvers: called once per node, so it counts."""
+    if kind is yaml.ScalarNode:
+        if implicit[0]:
+            if not value:
+                return _NULL
+            for tag, regexp in _FIRST_CHAR.get(value[0], ()):
+                if regexp.match(value):
+                    return tag
+        return _STR
+    return _SEQ if kind is yaml.SequenceNode else _MAP
+
+
+_Loader.resolve = _resolve
+
+
+def _construct_int(text: str) -> int:
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)  # "010" -> 10, by decision (module docstring)
+
+
+def _construct_float(text: str) -> float:
+    low = text.lower()
+    if low.endswith(".inf"):
+        return float("-inf") if low.startswith("-") else float("inf")
+    if low == ".nan":
+        return float("nan")
+    return float(text)
+
+
+def _mark(mark: Any) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+class _Builder:
+    """Turns a composed node graph into plain Python data (one pass, no PyYAML constructors)."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.memo: dict[int, Any] = {}
+        self.busy: set[int] = set()
+
+    def fail(self, node: Any, message: str) -> ConfigError:
+        line, col = _mark(node.start_mark)
+        return ConfigError(problems=[Problem(Location(self.display, line, col), message)])
+
+    def build(self, node: Any) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        key = id(node)
+        if key in self.memo:  # an alias of a node already built
+            return self.memo[key]
+        if key in self.busy:
+            raise self.fail(node, "an alias refers to a node that contains it (recursive data); "
+                                  "remove the self-reference")
+        self.busy.add(key)
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                if node.tag != _SEQ:
+                    raise self.fail(node, f"unsupported tag {node.tag!r}; remove the tag")
+                value: Any = [self.build(child) for child in node.value]
+            else:
+                if node.tag != _MAP:
+                    raise self.fail(node, f"unsupported tag {node.tag!r}; remove the tag")
+                value = self.mapping(node)
+        finally:
+            self.busy.discard(key)
+        self.memo[key] = value
+        return value
+
+    def scalar(self, node: Any) -> Any:
+        tag, text = node.tag, node.value
+        try:
+            if tag == _STR:
+                return text
+            if tag == _INT:
+                return _construct_int(text)
+            if tag == _FLOAT:
+                return _construct_float(text)
+            if tag == _BOOL:
+                return text[0] in "tT"
+            if tag == _NULL:
+                return None
+        except ValueError:
+            raise self.fail(node, f"{text!r} is not a valid {tag.rsplit(':', 1)[-1]}; "
+                                  "fix the value or remove the explicit tag") from None
+        raise self.fail(node, f"unsupported tag {tag!r}; write a plain value (or quote it)")
+
+    def key(self, node: Any) -> str:
+        if isinstance(node, yaml.ScalarNode):
+            return str(node.value)  # non-string scalar keys: the text written (module docstring)
+        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+        raise self.fail(node, f"a key cannot be {kind}; keys are names (write `name: value`)")
+
+    def mapping(self, node: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        seen: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for knode, vnode in node.value:
+            if knode.tag == _MERGE:
+                for src in (vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]):
+                    data = self.build(src)
+                    if not isinstance(data, dict):
+                        raise self.fail(src, "'<<' merges a mapping (or a list of mappings) "
+                                             "into this one; give an alias of a mapping")
+                    for k, v in data.items():
+                        merged.setdefault(k, v)
+                continue
+            k = self.key(knode)
+            if k in seen:
+                first = seen[k].start_mark.line + 1
+                raise self.fail(knode, f"duplicate key {k!r} (first defined on line {first}); "
+                                       "YAML keeps only one: remove or rename one of them")
+            seen[k] = knode
+            out[k] = self.build(vnode)
+        for k, v in merged.items():
+            out.setdefault(k, v)
+        return out
+
+
+@dataclass(slots=True)
+class Document:
+    """One loaded YAML file: its plain data plus the node graph to locate any path in it."""
+
+    path: Path
+    display: str
+    data: Any
+    root: Any = field(repr=False, default=None)  # the composed yaml.Node
+
+    def node(self, path: tuple[str | int, ...], key: bool = False) -> Any:
+        """The deepest node along ``path`` (the key node of the last step if ``key``)."""
+        node = self.root
+        for i, part in enumerate(path):
+            child = _child(node, part)
+            if child is None:
+                return node
+            knode, vnode = child
+            if key and i == len(path) - 1 and knode is not None:
+                return knode
+            node = vnode
+        return node
+
+    def locate(self, path: tuple[str | int, ...] = (), key: bool = False) -> Location:
+        """File:line:col of the node at ``path``, or of its nearest existing parent.
+
+        ``key=True`` points at the last key itself rather than at its value (unknown keys).
+        """
+        node = self.node(path, key)
+        if node is None:
+            return Location(self.display, 1, 1)
+        line, col = _mark(node.start_mark)
+        return Location(self.display, line, col)
+
+
+def _child(node: Any, part: str | int) -> tuple[Any, Any] | None:
+    """``(key node, value node)`` of ``part`` inside ``node`` (``key node`` None in lists)."""
+    if isinstance(node, yaml.MappingNode):
+        merges = []
+        for knode, vnode in node.value:
+            if knode.tag == _MERGE:
+                merges.append(vnode)
+            elif isinstance(knode, yaml.ScalarNode) and knode.value == str(part):
+                return knode, vnode
+        for m in merges:
+            for src in (m.value if isinstance(m, yaml.SequenceNode) else [m]):
+                found = _child(src, part)
+                if found is not None:
+                    return found
+        return None
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        return None, node.value[part]
+    return None
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, display: str) -> ConfigError:
+    mark = exc.problem_mark or exc.context_mark
+    if mark is None:  # pragma: no cover - PyYAML always marks scanner/parser errors
+        return ConfigError(problems=[Problem(Location(display), f"invalid YAML: {exc}")])
+    line, col = mark.line + 1, mark.column + 1
+    lines = text.splitlines()
+    src = lines[mark.line] if mark.line < len(lines) else ""
+    indent = src[: len(src) - len(src.lstrip(" \t"))]
+    problem = (exc.problem or "").strip()
+    if "\t" in indent or "tab" in problem:
+        tab_col = (indent.index("\t") + 1) if "\t" in indent else col
+        return ConfigError(problems=[Problem(
+            Location(display, line, tab_col),
+            "tab character used for indentation; YAML indents with spaces only: "
+            "replace the tab with spaces",
+        )])
+    if "expected a single document" in f"{problem} {exc.context or ''}":
+        message = ("more than one YAML document (a second '---'); a litmus-seq file holds one "
+                   "document: remove the extra '---'")
+    else:
+        context = f" {exc.context}" if exc.context else ""
+        cm = exc.context_mark
+        if exc.context and cm is not None and cm.line != mark.line:
+            context += f" started on line {cm.line + 1}, column {cm.column + 1}"
+        message = (f"invalid YAML: {problem}{context}; check indentation, quotes and brackets "
+                   "near here (quote values that contain ': ' or start with '{', '[', '*', '&')")
+    return ConfigError(problems=[Problem(Location(display, line, col), message)])
+
+
+def load_document(path: Path, display: str | None = None) -> Document:
+    """Read, parse and construct one YAML file whose top level must be a mapping.
+
+    Every failure is a :class:`ConfigError` with a ``file:line:col`` problem and a fix.
+    """
+    path = Path(path)
+    shown = display if display is not None else str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(problems=[Problem(Location(shown), "file not found; check the path")]) from None
+    except IsADirectoryError:
+        raise ConfigError(problems=[Problem(Location(shown), "is a folder, not a YAML file")]) from None
+    except OSError as exc:
+        raise ConfigError(problems=[Problem(Location(shown), f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(problems=[Problem(
+            Location(shown, line),
+            "not UTF-8 text (is this a binary file?); save the file as UTF-8",
+        )]) from None
+    gc_was_on = gc.isenabled()
+    gc.disable()  # ~100k nodes and values, none cyclic: a collection pass would only cost time
+    try:
+        root, data = _compose_and_build(text, shown)
+    finally:
+        if gc_was_on:
+            gc.enable()
+    if not isinstance(data, dict):
+        line, col = _mark(root.start_mark)
+        raise ConfigError(problems=[Problem(
+            Location(shown, line, col),
+            f"the top level must be a mapping of keys (`key: value` lines), got {describe_value(data)}",
+        )])
+    return Document(path=path, display=shown, data=data, root=root)
+
+
+def _compose_and_build(text: str, shown: str) -> tuple[Any, Any]:
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, text, shown) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - reader errors (control characters)
+        raise ConfigError(problems=[Problem(Location(shown), f"invalid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL):
+        raise ConfigError(problems=[Problem(
+            Location(shown, 1, 1),
+            "the file is empty; it should hold a mapping such as `id: ...` (station, product) "
+            "or `sequence: ...` (sequence)",
+        )])
+    return root, _Builder(shown).build(root)
+
+
+def load_model(path: Path, model: type[Any], display: str | None = None) -> tuple[Any, Document]:
+    """Load ``path`` and validate it as ``model``; errors carry file:line:col per mistake."""
+    doc = load_document(path, display)
+    return validate_document(doc, model), doc
+
+
+def validate_document(doc: Document, model: type[Any]) -> Any:
+    """Validate an already loaded document as ``model`` (a pydantic model class)."""
+    import pydantic
+
+    try:
+        return model.model_validate(doc.data)
+    except pydantic.ValidationError as exc:
+        problems = _problems(doc, model, exc.errors(include_url=False))
+        raise ValidationError(problems=problems) from None
+
+
+# --------------------------------------------------------------------------- error mapping
+
+_TAGS = frozenset({"step", "group", "include", "measure", "call", "wait", "prompt", "python"})
+
+_TYPE_WORDS = {
+    "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "int_parsing_size": "an integer",
+    "string_type": "a string", "string_unicode": "a string",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "list_type": "a list", "none_required": "nothing (null)",
+    "date_type": "a date (YYYY-MM-DD)", "date_parsing": "a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+    "date_from_datetime_inexact": "a date (YYYY-MM-DD)",
+    "datetime_type": "a date and time", "datetime_parsing": "a date and time",
+    "datetime_from_date_parsing": "a date and time",
+}
+
+_PATTERN_HINTS = {
+    "call": "expected role.method (a station role and one of its methods, e.g. psu.set_voltage)",
+    "from": "expected role.method (a station role and one of its methods, e.g. dmm.measure_dc_voltage)",
+    "python": "expected module:function (e.g. checks.power:efficiency)",
+}
+
+_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def describe_value(value: Any) -> str:
+    """A value as a test engineer would name it in a message."""
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        short = value if len(value) <= 60 else value[:57] + "..."
+        return repr(short)
+    return repr(value)
+
+
+def _path_str(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass(slots=True)
+class _Mapped:
+    path: tuple[str | int, ...]  # data path (tags and union markers removed)
+    etype: str
+    error: dict[str, Any]
+    union_at: int | None  # data-path length where a union member marker was skipped
+    at_key: bool = False
+
+
+def _map_loc(data: Any, loc: tuple[Any, ...], etype: str) -> _Mapped:
+    """Walk ``loc`` over the data, dropping tagged-union tags and union member markers."""
+    path: list[str | int] = []
+    cur: Any = data
+    union_at: int | None = None
+    prev_int = False
+    last = len(loc) - 1
+    for i, part in enumerate(loc):
+        if part == "from_":
+            part = "from"
+        if prev_int and isinstance(part, str) and part in _TAGS:
+            prev_int = False
+            continue  # the discriminator tag pydantic inserts after a list index
+        prev_int = False
+        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
+            path.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            path.append(part)
+            cur = cur[part]
+            prev_int = True
+        elif i == last and etype == "missing":
+            path.append(part)  # the missing key itself
+            cur = None
+        else:  # a union member marker ('float', 'list[float]', 'ExplicitVector', ...)
+            if isinstance(part, str) and union_at is None:
+                union_at = len(path)
+    return _Mapped(tuple(path), etype, {}, union_at, at_key=etype == "extra_forbidden")
+
+
+# ---- the model at a location, for "did you mean" and "a mapping with keys ..." hints
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _union_members(tp: Any) -> list[tuple[Any, str | None]]:
+    """``(member type, Tag or None)`` of a union annotation; ``[]`` if not a union."""
+    raw = tp
+    if typing.get_origin(raw) is typing.Annotated:
+        raw = typing.get_args(raw)[0]
+    origin = typing.get_origin(raw)
+    if origin is not Union and origin is not types.UnionType:
+        return []
+    out: list[tuple[Any, str | None]] = []
+    for m in typing.get_args(raw):
+        if m is type(None):
+            continue
+        tag = None
+        if typing.get_origin(m) is typing.Annotated:
+            for meta in typing.get_args(m)[1:]:
+                tag = getattr(meta, "tag", tag)
+        out.append((_unwrap(m), tag))
+    return out
+
+
+def _member_name(tp: Any) -> str:
+    """How pydantic names a union member in ``loc``: ``list[float]`` -> ``list``, ``Foo``."""
+    origin = typing.get_origin(tp)
+    return getattr(origin or tp, "__name__", "")
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and hasattr(tp, "model_fields")
+
+
+def _field(model: Any, name: str) -> Any:
+    for fname, info in model.model_fields.items():
+        if name == fname or name == info.alias:
+            return info.annotation
+    return None
+
+
+def _keys_of(model: Any) -> list[str]:
+    return [info.alias or fname for fname, info in model.model_fields.items()]
+
+
+def _types_at(root: Any, loc: tuple[Any, ...]) -> tuple[Any, list[Any]]:
+    """The type at ``loc`` below ``root`` and, if reached through a tagged union, its siblings."""
+    tp: Any = root
+    siblings: list[Any] = []
+    for part in loc:
+        tp = _unwrap(tp)
+        members = _union_members(tp)
+        if members:
+            tagged = [m for m, t in members if t is not None and t == part]
+            if tagged:
+                siblings = [m for m, _ in members]
+                tp = tagged[0]
+                continue
+            named = [m for m, _ in members if isinstance(part, str) and _member_name(m) == part.split("[")[0]]
+            if named:
+                tp = named[0]
+                continue
+            pick = None
+            for m, _ in members:
+                om = typing.get_origin(m)
+                if isinstance(part, int) and om is list:
+                    pick = m
+                    break
+                if isinstance(part, str) and (om is dict or (_is_model(m) and _field(m, part) is not None)):
+                    pick = m
+                    break
+            if pick is None:
+                return None, []
+            tp = _unwrap(pick)
+        if part in ("from_",):
+            part = "from"
+        if _is_model(tp):
+            if not isinstance(part, str):
+                return None, []
+            nxt = _field(tp, part)
+            if nxt is None:
+                return None, []
+            tp, siblings = nxt, []
+            continue
+        origin = typing.get_origin(tp)
+        if origin is list and isinstance(part, int):
+            tp, siblings = typing.get_args(tp)[0], []
+        elif origin is dict and isinstance(part, str):
+            tp, siblings = typing.get_args(tp)[1], []
+        else:
+            return None, []
+    tp = _unwrap(tp)
+    members = _union_members(tp)
+    if members:
+        models_ = [m for m, _ in members if _is_model(m)]
+        if len(models_) == 1:
+            tp = models_[0]
+    return tp, siblings
+
+
+def _did_you_mean(word: str, candidates: list[str]) -> str | None:
+    found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    if not found:
+        lowered = {c.lower(): c for c in candidates}
+        if word.lower() in lowered:
+            return lowered[word.lower()]
+        return None
+    return found[0]
+
+
+def _message(model: Any, m: _Mapped, err: dict[str, Any]) -> str:
+    etype = m.etype
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    if etype == "extra_forbidden":
+        key = str(m.path[-1]) if m.path else "?"
+        parent, siblings = _types_at(model, tuple(err["loc"][:-1]))
+        hint = ""
+        if _is_model(parent):
+            keys = _keys_of(parent)
+            guess = _did_you_mean(key, keys)
+            if guess is None and siblings:
+                others = [k for s in siblings if _is_model(s) for k in _keys_of(s) if k not in keys]
+                guess = _did_you_mean(key, others)
+            if guess is not None:
+                hint = f" (did you mean {guess!r}?)"
+            else:
+                hint = f"; allowed keys: {', '.join(keys)}"
+        return f"unknown key{hint}"
+    if etype == "missing":
+        key = m.path[-1] if m.path else "?"
+        return f"missing required key {key!r}; add `{key}: ...`"
+    if etype == "unknown_action":
+        keys = list(value) if isinstance(value, dict) else []
+        actions = ["measure", "call", "wait", "prompt", "python"]
+        for k in keys:
+            guess = _did_you_mean(str(k), actions)
+            if guess is not None:
+                return f"unknown action key {k!r} (did you mean {guess!r}?)"
+        if isinstance(value, dict):
+            shown = ", ".join(repr(k) for k in keys) or "no keys"
+            return f"not an action ({shown}): an action has one of the keys {', '.join(actions)}"
+        return (f"expected an action (a mapping with one of the keys {', '.join(actions)}), "
+                f"got {describe_value(value)}")
+    if etype == "literal_error":
+        expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        hint = ""
+        if isinstance(value, str):
+            guess = _did_you_mean(value, expected)
+            if guess is not None:
+                hint = f" (did you mean {guess!r}?)"
+        return f"expected one of {', '.join(expected)}; got {describe_value(value)}{hint}"
+    if etype == "string_pattern_mismatch":
+        last = m.path[-1] if m.path else ""
+        what = _PATTERN_HINTS.get(str(last), f"expected text matching {ctx.get('pattern')!r}")
+        return f"{what}, got {describe_value(value)}"
+    for key, sym in _BOUNDS:
+        if key in ctx and etype.startswith(("greater", "less")):
+            return f"must be {sym} {ctx[key]:g}, got {describe_value(value)}" if isinstance(
+                ctx[key], (int, float)) else f"must be {sym} {ctx[key]}, got {describe_value(value)}"
+    if etype in _TYPE_WORDS:
+        want = _TYPE_WORDS[etype]
+        if want == "a mapping":
+            tp, _ = _types_at(model, tuple(err["loc"]))
+            if _is_model(tp):
+                want = f"a mapping (keys: {', '.join(_keys_of(tp))})"
+        return f"expected {want}, got {describe_value(value)}"
+    if etype in ("too_short", "too_long"):
+        return f"{err.get('msg', 'wrong length')}; got {describe_value(value)}"
+    msg = str(err.get("msg", "invalid value"))
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return msg[:1].lower() + msg[1:]
+
+
+def _problems(doc: Document, model: Any, errors: list[dict[str, Any]]) -> list[Problem]:
+    mapped: list[tuple[_Mapped, dict[str, Any]]] = []
+    for err in errors:
+        m = _map_loc(doc.data, tuple(err["loc"]), err["type"])
+        mapped.append((m, err))
+    # A union reports every member's error. When one member got deeper into the data (the data
+    # had its shape), drop the other members' shallow "expected X, got a list" errors.
+    deep_unions = {m.path[: m.union_at] for m, _ in mapped
+                   if m.union_at is not None and len(m.path) > m.union_at}
+    kept = [(m, e) for m, e in mapped
+            if not (m.union_at is not None and len(m.path) == m.union_at
+                    and m.path in deep_unions and m.etype in _TYPE_WORDS)]
+    # Same path, several "expected X" from union members: one message "expected X or Y, got Z".
+    out: list[Problem] = []
+    merged: dict[tuple[Any, ...], list[tuple[_Mapped, dict[str, Any]]]] = {}
+    order: list[tuple[Any, ...]] = []
+    for m, e in kept:
+        key = (m.path, m.union_at is not None and m.etype in _TYPE_WORDS)
+        if key not in merged:
+            order.append(key)
+            merged[key] = []
+        merged[key].append((m, e))
+    seen: set[str] = set()
+    rendered: list[tuple[_Mapped, dict[str, Any], str]] = []
+    for key in order:
+        group = merged[key]
+        m, e = group[0]
+        if key[1] and len(group) > 1:
+            wants: list[str] = []
+            for gm, _ in group:
+                w = _TYPE_WORDS[gm.etype]
+                if w not in wants:
+                    wants.append(w)
+            wanted = ", ".join(wants[:-1]) + " or " + wants[-1] if len(wants) > 1 else wants[0]
+            message = f"expected {wanted}, got {describe_value(e.get('input'))}"
+        else:
+            message = _message(model, m, e)
+        rendered.append((m, e, message))
+    # "missing 'driver'" next to "unknown key 'drivr' (did you mean 'driver'?)" is one mistake.
+    suggested = {(m.path[:-1], g) for m, _, msg in rendered if m.etype == "extra_forbidden"
+                 for g in re.findall(r"did you mean '([^']*)'", msg)}
+    for m, e, message in rendered:
+        if m.etype == "missing" and (m.path[:-1], str(m.path[-1])) in suggested:
+            continue
+        if m.etype == "missing":
+            loc = doc.locate(m.path[:-1])
+            path = _path_str(m.path[:-1])
+        elif m.etype == "unknown_action" and isinstance(e.get("input"), dict) and e["input"]:
+            first = next(iter(e["input"]))
+            loc = doc.locate(m.path + (first,), key=True)
+            path = _path_str(m.path)
+        else:
+            loc = doc.locate(m.path, key=m.at_key)
+            path = _path_str(m.path)
+        problem = Problem(loc, message, path)
+        text = str(problem)
+        if text not in seen:
+            seen.add(text)
+            out.append(problem)
+    out.sort(key=lambda p: (p.location.line or 0, p.location.column or 0))
+    return out

@@ -1,0 +1,167 @@
+"""The project a file belongs to: its root, its ``litmus.yaml``, and how ids become files.
+
+A sequence names its product and station by id (``product: power_board``) so that files move
+together with the project; the project root is what those ids are relative to (DESIGN §3). Every
+command resolves them through one :class:`ProjectContext` so that ``validate``, ``plan`` and
+``run`` agree on which file an id means, and each file is parsed once per command.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+from litmus_seq.errors import ConfigError, Location, Problem
+
+__all__ = ["find_root", "ProjectContext", "PROJECT_FILE"]
+
+PROJECT_FILE = "litmus.yaml"
+
+
+def find_root(start: Path) -> Path:
+    """The project root for ``start`` (a folder or a file).
+
+    The nearest folder upward holding ``litmus.yaml``; failing that, the nearest holding a
+    ``products/`` or ``stations/`` folder; failing that, the current directory.
+    """
+    start = Path(start).resolve()
+    if not start.is_dir():
+        start = start.parent
+    chain = [start, *start.parents]
+    for folder in chain:
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    for folder in chain:
+        if (folder / "products").is_dir() or (folder / "stations").is_dir():
+            return folder
+    return Path.cwd().resolve()
+
+
+class ProjectContext:
+    """One project, as seen by one command: root, configuration and a cache of loaded files."""
+
+    def __init__(self, root: Path, config: Any = None) -> None:
+        from litmus_seq import models
+
+        self.root: Path = Path(root).resolve()
+        # loader.Document by resolved path: the plan builder locates nodes of product files here
+        self.documents: dict[Path, Any] = {}
+        self._models: dict[tuple[Path, type], Any] = {}
+        if config is None:
+            cfg_path = self.root / PROJECT_FILE
+            config = self.load(cfg_path, models.Project) if cfg_path.is_file() else models.Project()
+        self.config: models.Project = config
+
+    @classmethod
+    def for_path(cls, path: Path) -> ProjectContext:
+        """The context of the project holding ``path`` (root searched from the file's folder)."""
+        return cls(find_root(Path(path)))
+
+    # -- paths ------------------------------------------------------------------------------
+
+    def display(self, path: Path) -> str:
+        """``path`` as messages show it: relative to the root (posix), else absolute."""
+        p = Path(path)
+        if not p.is_absolute():
+            p = Path.cwd() / p
+        p = Path(os.path.normpath(p))
+        try:
+            return p.relative_to(self.root).as_posix()
+        except ValueError:
+            try:
+                return p.resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                return p.as_posix()
+
+    def resolve(self, ref: str, folder: str, where: Location | None = None) -> Path:
+        """The file a ``product:``/``station:``/``include:`` value names; it must exist.
+
+        A bare id is ``<root>/<folder>/<id>.yaml``; a value containing ``/`` or ending in
+        ``.yaml``/``.yml`` is a path relative to the root (or absolute). ``where`` is the
+        location of the reference, so the error points at the line that names the file.
+        """
+        ref = str(ref).strip()
+        if "/" in ref or "\\" in ref or ref.endswith((".yaml", ".yml")):
+            p = Path(ref)
+            path = p if p.is_absolute() else self.root / p
+        else:
+            path = self.root / folder / f"{ref}.yaml"
+        path = Path(os.path.normpath(path))
+        if path.is_file():
+            return path
+        kind = {"products": "product", "stations": "station", "sequences": "fragment"}.get(folder, "file")
+        hint = self._suggest(path)
+        if path.parent == self.root / folder and path.name == f"{ref}.yaml":
+            message = (f"{kind} {ref!r} not found: expected {self.display(path)} (bare ids are "
+                       f"looked up in {folder}/ under the project root {self.root.as_posix()}){hint}")
+        else:
+            message = (f"{self.display(path)} does not exist (paths are relative to the project "
+                       f"root {self.root.as_posix()}){hint}")
+        raise ConfigError(problems=[Problem(where or Location(self.display(path)), message)])
+
+    def _suggest(self, path: Path) -> str:
+        """A "did you mean" among the YAML files next to where ``path`` was expected."""
+        base = path.parent
+        if not base.is_dir():
+            return f"; there is no folder {self.display(base)}/"
+        names = sorted(p.name for p in base.glob("*.y*ml"))
+        guess = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+        if guess:
+            return f"; did you mean {self.display(base / guess[0])!r}?"
+        if names:
+            shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+            return f"; {self.display(base)}/ holds: {shown}"
+        return ""
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def document(self, path: Path) -> Any:
+        """The :class:`litmus_seq.loader.Document` of ``path``, parsed once per context."""
+        from litmus_seq import loader
+
+        key = Path(path).resolve()
+        doc = self.documents.get(key)
+        if doc is None:
+            doc = loader.load_document(key, display=self.display(key))
+            self.documents[key] = doc
+        return doc
+
+    def load(self, path: Path, model: type[Any]) -> Any:
+        """``path`` validated as ``model`` (cached: the same file is validated once)."""
+        from litmus_seq import loader
+
+        key = (Path(path).resolve(), model)
+        if key not in self._models:
+            self._models[key] = loader.validate_document(self.document(path), model)
+        return self._models[key]
+
+    def load_station(self, ref: str, where: Location | None = None) -> Any:
+        """The station named by ``ref`` (an id from ``stations/`` or a path)."""
+        from litmus_seq import models
+
+        return self.load(self.resolve(ref, "stations", where), models.Station)
+
+    def load_product(self, ref: str, where: Location | None = None) -> Any:
+        """The product spec named by ``ref`` (an id from ``products/`` or a path)."""
+        from litmus_seq import models
+
+        return self.load(self.resolve(ref, "products", where), models.Product)
+
+    # -- data -------------------------------------------------------------------------------
+
+    def data_dir(self, cli_value: str | None = None) -> Path:
+        """Where runs are stored: ``--data-dir``, ``LITMUS_DATA_DIR``, ``litmus.yaml``, ``./data``."""
+        if cli_value:
+            return Path(cli_value)
+        env = os.environ.get("LITMUS_DATA_DIR")
+        if env:
+            return Path(env)
+        if self.config.data_dir:
+            p = Path(self.config.data_dir)
+            return p if p.is_absolute() else self.root / p
+        return Path.cwd() / "data"
+
+    def __repr__(self) -> str:
+        return f"ProjectContext(root={self.root.as_posix()!r})"

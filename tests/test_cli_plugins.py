@@ -1,0 +1,64 @@
+"""``litmus-seq plugins`` through main() and once as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from litmus_seq.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def _isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+
+
+def test_json_lists_plugins_and_drivers(example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(example_project)
+    assert main(["plugins", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert Path(doc["project_root"]).resolve() == example_project.resolve()
+    sources = {p["name"]: p["source"] for p in doc["plugins"]}
+    assert sources["litmus_seq.drivers"] == "builtin"
+    assert sources["plugins/demo_chamber.py"] == "local"
+    drivers = {d["name"]: d for d in doc["drivers"]}
+    assert drivers["scpi.dmm"] == {
+        "name": "scpi.dmm", "plugin": "litmus_seq.drivers", "class": "litmus_seq.drivers.scpi:ScpiDmm",
+    }
+    assert drivers["demo.chamber"]["class"] == "plugins/demo_chamber.py:DemoChamber"
+
+
+def test_p_loads_an_extra_plugin_file(example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    (example_project / "extra.py").write_text(
+        "def litmus_seq_register_drivers(registry):\n    registry.register('extra.thing', object)\n"
+    )
+    monkeypatch.chdir(example_project)
+    assert main(["plugins", "-p", "extra.py", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {"name": "extra.thing", "plugin": "extra.py", "class": "builtins:object"} in doc["drivers"]
+
+
+def test_broken_plugin_exits_4_with_one_line_and_no_traceback(
+    example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    (example_project / "plugins" / "broken.py").write_text("import litmus_missing_dependency\n")
+    monkeypatch.chdir(example_project)
+    assert main(["plugins"]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("plugins/broken.py:1: ")
+    assert "litmus_missing_dependency" in err
+    assert "Traceback" not in err
+
+
+def test_table_output_in_a_subprocess(example_project: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "litmus_seq.cli.main", "plugins"],
+        cwd=example_project, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for text in ("litmus_seq.drivers", "builtin", "plugins/demo_chamber.py", "local", "demo.chamber", "scpi.eload"):
+        assert text in proc.stdout
