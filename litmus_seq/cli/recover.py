@@ -1,0 +1,85 @@
+"""``litmus-seq recover``: rebuild run files from the event store after a crash.
+
+A run whose process died (kill -9, power loss, a crash of litmus-seq itself) has its events on
+disk but no parquet file: the live materializer only writes at ``run.ended``. ``recover`` replays
+every event file through the same :class:`~litmus_seq.stores.materializer.RunMaterializer` and
+writes the runs that have no file yet; unfinished runs are sealed ``aborted``.
+
+"Has a file yet" is decided from the run files themselves (their ``run_id`` metadata), so there
+is no second bookkeeping that could disagree with the data: running ``recover`` twice writes
+nothing the second time. Sessions still being written by a live process (their event file is
+locked) are skipped, so a running test is never sealed as aborted under its feet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from litmus_seq.errors import LitmusError
+
+__all__ = ["recover", "recover_runs", "recorded_run_ids"]
+
+
+def recorded_run_ids(data_dir: Path) -> set[str]:
+    """The run ids that already have a parquet file under ``<data_dir>/runs``."""
+    import pyarrow.parquet as pq
+
+    ids: set[str] = set()
+    root = Path(data_dir) / "runs"
+    if not root.is_dir():
+        return ids
+    for path in root.glob("**/*.parquet"):
+        try:
+            meta = pq.read_metadata(path).metadata or {}
+            rid = meta.get(b"run_id")
+            if rid:
+                ids.add(rid.decode())
+                continue
+            # a file from another writer: read its run_id column
+            table = pq.read_table(path, columns=["run_id"])
+            ids.update(str(x) for x in table.column("run_id").unique().to_pylist() if x is not None)
+        except Exception as exc:  # a corrupt file must not stop recovery of the others
+            click.echo(f"warning: {path}: cannot read ({exc}); ignored", err=True)
+    return ids
+
+
+def recover_runs(data_dir: Path, *, echo: bool = True) -> list[Path]:
+    """Write the missing run files of ``data_dir``; returns the files written."""
+    from litmus_seq.stores.events import iter_event_files, read_events, session_in_progress
+    from litmus_seq.stores.materializer import materialize_events
+
+    data_dir = Path(data_dir)
+    files = list(iter_event_files(data_dir))
+    if not files:
+        raise LitmusError(f"{data_dir / 'events'}: no event files to recover from (is --data-dir "
+                          "right? it is where 'litmus-seq run' wrote its data)")
+    done = recorded_run_ids(data_dir)
+    written: list[Path] = []
+    for path in files:
+        if session_in_progress(path):
+            if echo:
+                click.echo(f"skipped {path}: a running session is still writing it")
+            continue
+        new = materialize_events(read_events(path), data_dir, seal_unfinished=True, exclude_runs=done)
+        for p in new:
+            if echo:
+                click.echo(f"recovered {p}")
+        written.extend(new)
+    return written
+
+
+@click.command()
+@click.option("--data-dir", metavar="DIR", help="Where the stores live (default: $LITMUS_DATA_DIR, litmus.yaml, ./data).")
+def recover(data_dir: str | None) -> int:
+    """Write the run files missing after a crash (unfinished runs become 'aborted')."""
+    from litmus_seq.cli.results import resolve_data_dir
+
+    root = resolve_data_dir(data_dir)
+    written = recover_runs(root)
+    if not written:
+        click.echo(f"nothing to recover in {root}: every run has its file")
+    else:
+        click.echo(f"{len(written)} run file{'s' if len(written) != 1 else ''} written")
+    return 0

@@ -1,0 +1,216 @@
+"""``litmus-seq runs`` / ``show`` / ``query``: read the run files back.
+
+All three go through DuckDB over ``<data_dir>/runs/**/*.parquet`` with ``union_by_name=true`` (the
+schema is additive, so files of every version read together). Results are fetched as Arrow, not
+as Python rows, because DuckDB's Python conversion of ``TIMESTAMPTZ`` needs ``pytz``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from litmus_seq.errors import LitmusError
+
+__all__ = ["runs", "show", "query", "resolve_data_dir", "connect"]
+
+_DATA_DIR_HELP = "Where the stores live (default: $LITMUS_DATA_DIR, litmus.yaml, ./data)."
+
+
+def resolve_data_dir(cli_value: str | None) -> Path:
+    """``--data-dir``, then ``LITMUS_DATA_DIR``, then ``litmus.yaml``'s ``data_dir``, then ./data."""
+    try:
+        from litmus_seq.project import ProjectContext
+    except ImportError:  # pragma: no cover - the project module is optional for reading
+        if cli_value:
+            return Path(cli_value)
+        env = os.environ.get("LITMUS_DATA_DIR")
+        return Path(env) if env else Path.cwd() / "data"
+    return ProjectContext.for_path(Path.cwd()).data_dir(cli_value)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def connect(data_dir: Path) -> Any:
+    """A DuckDB connection with the view ``runs`` over every run file of ``data_dir``."""
+    import duckdb
+
+    root = Path(data_dir) / "runs"
+    if not any(root.glob("**/*.parquet")):
+        raise LitmusError(f"{root}: no run files (run a sequence first, or point --data-dir / "
+                          "LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to)")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    pattern = (root.resolve() / "**" / "*.parquet").as_posix().replace("'", "''")
+    con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet('{pattern}', union_by_name = true, "
+                "filename = true)")
+    return con
+
+
+def _fetch(con: Any, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+    import duckdb
+
+    try:
+        rel = con.sql(sql, params=list(params)) if params else con.sql(sql)
+        if rel is None:
+            return [], []
+        table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.fetch_arrow_table()
+    except duckdb.Error as exc:
+        raise LitmusError(f"query failed: {_one_line(exc)}") from exc
+    return table.column_names, table.to_pylist()
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _table_text(columns: list[str], rows: list[list[str]]) -> str:
+    widths = [len(c) for c in columns]
+    for r in rows:
+        widths = [max(w, len(x)) for w, x in zip(widths, r)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
+@click.option("--limit", "-n", "limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Show at most N runs.")
+def runs(data_dir: str | None, limit: int) -> int:
+    """List recorded runs, newest first."""
+    root = resolve_data_dir(data_dir)
+    con = connect(root)
+    _, rows = _fetch(con, (
+        "SELECT run_started_at, run_id, dut_serial, sequence_name, run_outcome, filename FROM runs "
+        "WHERE record_type = 'run' ORDER BY run_started_at DESC, run_id LIMIT ?"), [limit])
+    out = []
+    for r in rows:
+        try:
+            file = Path(r["filename"]).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            file = r["filename"]
+        out.append([_fmt(r["run_started_at"]), r["run_id"], _fmt(r["dut_serial"]), _fmt(r["sequence_name"]),
+                    _fmt(r["run_outcome"]), file])
+    click.echo(_table_text(["started (UTC)", "run_id", "serial", "sequence", "outcome", "file"], out))
+    return 0
+
+
+def _limit_text(m: dict[str, Any]) -> str:
+    if m.get("limit_equals") is not None:
+        return f"== {m['limit_equals']}"
+    if m.get("limit_pattern") is not None:
+        return f"~ /{m['limit_pattern']}/"
+    lo, hi = m.get("limit_low"), m.get("limit_high")
+    if lo is not None and hi is not None:
+        return f"[{_fmt(lo)}, {_fmt(hi)}]" + (f" {m['limit_comparator']}" if m.get("limit_comparator") not in (None, "GELE") else "")
+    if lo is not None:
+        return f">= {_fmt(lo)}" if m.get("limit_comparator") != "GT" else f"> {_fmt(lo)}"
+    if hi is not None:
+        return f"<= {_fmt(hi)}" if m.get("limit_comparator") != "LT" else f"< {_fmt(hi)}"
+    return "-"
+
+
+@click.command()
+@click.argument("run_ref", metavar="RUN_ID_OR_PREFIX")
+@click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
+def show(run_ref: str, data_dir: str | None) -> int:
+    """Show one run: its steps with outcomes and every measurement with value, limits and outcome."""
+    root = resolve_data_dir(data_dir)
+    con = connect(root)
+    _, found = _fetch(con, (
+        "SELECT run_id, filename, run_started_at FROM runs WHERE record_type = 'run' AND starts_with(run_id, ?) "
+        "ORDER BY run_started_at DESC"), [run_ref])
+    if not found:
+        raise LitmusError(f"no run matches {run_ref!r} in {root / 'runs'} (list them with 'litmus-seq runs')")
+    ids = sorted({r["run_id"] for r in found})
+    if len(ids) > 1:
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        raise LitmusError(f"{run_ref!r} matches {len(ids)} runs ({shown}): give more of the run id")
+    run_id = ids[0]
+    _, rows = _fetch(con, "SELECT * FROM runs WHERE run_id = ? ORDER BY "
+                          "CASE record_type WHEN 'run' THEN 0 WHEN 'step' THEN 1 ELSE 2 END, "
+                          "step_index NULLS LAST, vector_index NULLS FIRST, measurement_timestamp", [run_id])
+    run = next(r for r in rows if r["record_type"] == "run")
+    steps = [r for r in rows if r["record_type"] == "step"]
+    meas: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["record_type"] == "measurement":
+            meas.setdefault((r["step_path"], r["vector_index"]), []).append(r)
+    w = click.echo
+    w(f"run {run_id}  {str(run.get('run_outcome') or '').upper()}")
+    w(f"  sequence {_fmt(run.get('sequence_name'))}  dut {_fmt(run.get('dut_serial')) or '-'}  "
+      f"station {_fmt(run.get('station_id')) or '-'}  operator {_fmt(run.get('operator_name')) or '-'}")
+    w(f"  started {_fmt(run.get('run_started_at'))}  ended {_fmt(run.get('run_ended_at')) or '-'}")
+    w(f"  file {run.get('filename')}")
+    if run.get("run_error"):
+        w(f"  error: {run['run_error']}")
+    in_cols = [k for k in (steps[0] if steps else {}) if k.startswith("in_")]
+    for s in steps:
+        params = ", ".join(f"{k[3:]}={_fmt(s[k])}" for k in in_cols if s.get(k) is not None)
+        many = (s.get("step_vector_count") or 0) > 1
+        vec = f"[{s['vector_index']}]" if many and s.get("vector_index") is not None else ""
+        outcome = s.get("vector_outcome") or s.get("step_outcome") or "not run"
+        w(f"  {outcome:<10} {s['step_path']}{vec}" + (f"  ({params})" if params else ""))
+        err = s.get("vector_error") or (s.get("step_error") if s.get("vector_index") in (None, 0) else None)
+        if err and outcome not in ("passed", "done"):
+            w(f"             ! {err}")
+        for m in meas.get((s["step_path"], s["vector_index"]), []):
+            v = m["measurement_value"] if m["measurement_value"] is not None else m["measurement_text"]
+            units = f" {m['measurement_units']}" if m.get("measurement_units") else ""
+            retry = f"  retry {m['vector_retry']}" if m.get("vector_retry") else ""
+            marginal = " marginal" if m.get("measurement_marginal") else ""
+            w(f"             {m['measurement_name']} = {_fmt(v)}{units}  {_limit_text(m)}  "
+              f"{m['measurement_outcome']}{marginal}{retry}")
+    return 0
+
+
+@click.command()
+@click.argument("sql")
+@click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects.")
+def query(sql: str, data_dir: str | None, as_csv: bool, as_json: bool) -> int:
+    """Run a DuckDB SQL query; the view `runs` holds every row of every run file."""
+    if as_csv and as_json:
+        raise LitmusError("--csv and --json exclude each other: pick one output format")
+    root = resolve_data_dir(data_dir)
+    con = connect(root)
+    columns, rows = _fetch(con, sql)
+    if as_json:
+        click.echo(json.dumps(rows, default=_json_default, indent=1))
+    elif as_csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow(["" if r[c] is None else (r[c].isoformat() if isinstance(r[c], datetime) else r[c])
+                             for c in columns])
+        click.echo(buf.getvalue(), nl=False)
+    elif columns:
+        click.echo(_table_text(columns, [[_fmt(r[c]) for c in columns] for r in rows]))
+        click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return 0
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    return str(v)
