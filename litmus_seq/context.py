@@ -31,7 +31,7 @@ class StepContext:
         self.step_path = step_path
         self.vector_index = vector_index
         self.retry = retry
-        self._measured: list[str] = []
+        self._measured: set[str] = set()  # names recorded in this attempt
         #: worst measurement outcome of this attempt so far, and the first failure's description
         self.outcome: str = "done"
         self.failure: str | None = None
@@ -71,7 +71,6 @@ class StepContext:
         ``limit`` may be a :class:`~litmus_seq.limits.Limit`, a dict of the YAML limit form, or a
         resolved limit.
         """
-        self._measured.append(name)
         return self._run.record_measurement(
             self, name, value, units=units, limit=limit, instrument=instrument, channel=channel
         )

@@ -272,9 +272,14 @@ class Session:
         roles = set(station.instruments) if station is not None else set()
         for role in self.mock_roles - roles:
             problems.append(Problem(Location("--mock"), f"unknown role '{role}'" + _hint(role, roles)))
+        seen: set[tuple[str | None, str | None, str | None]] = set()
         for step in plan.steps:
             for action in step.actions:
-                where = Location(action.file, action.line)
+                key = (action.role, action.method, action.python)
+                if key in seen:  # one report per distinct call; a 10,000-vector plan stays cheap
+                    continue
+                seen.add(key)
+                where = Location(action.file, action.line, action.column)  # file:line:col (test_cli_run)
                 if action.role is not None:
                     if action.role not in roles:
                         sid = getattr(station, "id", "<none>")
@@ -698,14 +703,17 @@ class RunState:
         kind = action.kind
         if kind == "measure":
             args = action.render_args(names) if action.args is not None else {}
+            model = action.model
             if action.role is not None:
                 value = self._call_instrument(action, args)
-                self._measure(ctx, step, vector, action.measurement, value, action, action.role)  # type: ignore[arg-type]
-                return _DONE  # outcome folded in by _measure via ctx
-            fn = self.session._callable(action.python)  # type: ignore[arg-type]
-            value = fn(ctx, **args)
-            if value is not None and action.measurement not in ctx._measured:
-                self._measure(ctx, step, vector, action.measurement, value, action, None)  # type: ignore[arg-type]
+            else:
+                value = self.session._callable(action.python)(ctx, **args)  # type: ignore[arg-type]
+                if value is None or action.measurement in ctx._measured:
+                    return _DONE  # the callable recorded it through ctx.measure(), or returned nothing
+            name = action.measurement
+            # the outcome is folded into the vector through ctx.outcome
+            self._judge_and_emit(ctx, name, value, vector.limits.get(name), model.units,  # type: ignore[arg-type]
+                                 action.role, model.channel)
             return _DONE
         if kind == "call":
             args = action.render_args(names) if action.args is not None else {}
@@ -751,7 +759,10 @@ class RunState:
             raise _StepAborted(_FAILED, "no answer: no prompt handler (run on a terminal, pass --yes, "
                                         "or install a litmus_seq_prompt plugin)")
         if timed_out:
-            raise _StepAborted(_FAILED, f"prompt timed out after {model.timeout_s:g} s")
+            # an answerer may time out on its own clock even without timeout_s: no ":g" of None
+            # (fix: that raised TypeError and turned the step errored; tests/test_cli_run.py)
+            after = f" after {model.timeout_s:g} s" if model.timeout_s else ""
+            raise _StepAborted(_FAILED, f"prompt timed out{after}")
         if answer == ABORT:
             raise Terminated("operator answered 'abort'")
         name = model.save_as or step.name
@@ -759,26 +770,19 @@ class RunState:
             ok = bool(answer)
             self._emit_measurement(ctx, name, None, "true" if ok else "false", None,
                                    _PASSED if ok else _FAILED, False, None, None, None)
-            ctx._measured.append(name)
+            ctx._measured.add(name)
             return _PASSED if ok else _FAILED
         self.names[name] = answer
         self._emit_measurement(ctx, name, None, str(answer), None, _DONE, False, None, None, None)
-        ctx._measured.append(name)
+        ctx._measured.add(name)
         return _DONE
 
     # -- measurements (hot path) ----------------------------------------------------------------
 
-    def _measure(self, ctx: StepContext, step: PlannedStep, vector: Any, name: str, value: Any,
-                 action: PlannedAction, role: str | None) -> None:
-        limit = vector.limits.get(name)
-        units = getattr(action.model, "units", None)
-        channel = getattr(action.model, "channel", None)
-        ctx._measured.append(name)
-        self._judge_and_emit(ctx, name, value, limit, units, role, channel)
-
     def _judge_and_emit(self, ctx: StepContext, name: str, value: Any, limit: Any, units: str | None,
                         role: str | None, channel: str | None) -> str:
         """Judge ``value`` against ``limit`` and emit ``test.measurement``; returns the outcome."""
+        ctx._measured.add(name)
         text = None
         if value.__class__ is float:
             num = value

@@ -59,6 +59,9 @@ class PlannedAction:
     measurement: str | None = None
     save_as: str | None = None
     args: Any = None  # compiled args (see litmus_seq.expressions); None = no args
+    # 1-based column of ``line``; with ``line`` it points at the ``call:``/``from:``/``python:``
+    # value, so run-time preflight errors (unknown role/method/callable) say file:line:col.
+    column: int | None = None
 
     def render_args(self, names: dict[str, Any]) -> dict[str, Any]:
         """The call's keyword arguments with every ``${...}`` evaluated over ``names``."""
@@ -234,6 +237,9 @@ class _Resolver:
         self.product = product
         self.guardband_pct = guardband_pct
         self.cache: dict[Any, ResolvedLimit] = {}
+        # equal limits written in many places become one object: the engine and the stores key
+        # their per-limit work by identity, so sharing makes that work once per distinct limit
+        self.interned: dict[Any, ResolvedLimit] = {}
         self.steps: dict[int, _StepLimits] = {}
         self._conditions: dict[str, tuple[str, ...]] = {}
 
@@ -241,8 +247,12 @@ class _Resolver:
         key = (source, id(limit), units)
         hit = self.cache.get(key)
         if hit is None:
-            hit = self.cache[key] = resolve_limit(limit, source=source, units=units)
+            hit = self.cache[key] = self.intern(resolve_limit(limit, source=source, units=units))
         return hit
+
+    def intern(self, lim: ResolvedLimit) -> ResolvedLimit:
+        # type(equals) keeps `equals: true` and `equals: 1` apart (True == 1 in Python)
+        return self.interned.setdefault((lim, type(lim.equals)), lim)
 
     def spec(self, name: str, params: dict[str, Any], units: str | None) -> ResolvedLimit | None:
         product = self.product
@@ -278,6 +288,7 @@ class _Resolver:
                 characteristic_id=name,
                 units=u,
             )
+            hit = self.intern(hit)
             if key is not None:
                 self.cache[key] = hit
         if fast is not None:
@@ -784,6 +795,12 @@ class _Planner:
 
         loc = self._loc(doc, path)
         file, line = str(loc.file), loc.line or 0
+        # where the instrument or callable is named (preflight errors point there)
+        source_key = next((k for k in ("call", "from_", "python") if getattr(a, k, None) is not None), None)
+        if source_key is not None:
+            loc = self._loc(doc, path + (_ALIASES.get(source_key, source_key),))
+            line = loc.line or line
+        column = loc.column
 
         def args_of(d: dict[str, Any] | None) -> Any:
             try:
@@ -803,11 +820,11 @@ class _Planner:
             role = method = None
             if a.from_ is not None:
                 role, method = a.from_.split(".", 1)
-            return PlannedAction("measure", a, file, line, role=role, method=method, python=a.python,
+            return PlannedAction("measure", a, file, line, column=column, role=role, method=method, python=a.python,
                                  measurement=a.measure, args=args_of(a.args))
         if isinstance(a, models.Call):
             role, method = a.call.split(".", 1)
-            return PlannedAction("call", a, file, line, role=role, method=method, save_as=a.save_as,
+            return PlannedAction("call", a, file, line, column=column, role=role, method=method, save_as=a.save_as,
                                  args=args_of(a.args))
         if isinstance(a, models.Wait):
             w = a.wait
@@ -829,15 +846,15 @@ class _Planner:
             if compiled is None and float(w) < 0:
                 self.problem(ConfigError, doc, path + ("wait",), f"wait: {w} is negative: give seconds >= 0")
                 return None
-            return PlannedAction("wait", a, file, line, args=compiled)
+            return PlannedAction("wait", a, file, line, column=column, args=compiled)
         if isinstance(a, models.Prompt):
             if a.type == "choice" and not a.choices:
                 self.problem(ConfigError, doc, path + ("type",),
                              "a choice prompt needs choices: [..]: list the answers")
                 return None
-            return PlannedAction("prompt", a, file, line, save_as=a.save_as)
+            return PlannedAction("prompt", a, file, line, column=column, save_as=a.save_as)
         if isinstance(a, models.Python):
-            return PlannedAction("python", a, file, line, python=a.python, args=args_of(a.args))
+            return PlannedAction("python", a, file, line, column=column, python=a.python, args=args_of(a.args))
         self.problem(ConfigError, doc, path, f"not an action: {type(a).__name__}")  # pragma: no cover
         return None
 

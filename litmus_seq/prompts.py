@@ -25,6 +25,8 @@ class _TimedOut:
 #: Returned by an answerer whose operator did not answer within ``timeout_s``.
 TIMED_OUT: Any = _TimedOut()
 
+_EOF: Any = object()  # TerminalPrompt._readline: the input stream is at end of file
+
 
 class AutoConfirm:
     """Answers every confirm prompt "yes" (``--yes``), and choice prompts with the first choice.
@@ -49,12 +51,14 @@ class TerminalPrompt:
         self.stream_out = stream_out or sys.stderr
 
     def _readline(self, timeout_s: float | None) -> str | None:
+        """One line; ``None`` on timeout; ``EOF`` when the input is closed (Ctrl-D, no stdin)."""
         if timeout_s is not None:
             ready, _, _ = select.select([self.stream_in], [], [], timeout_s)
             if not ready:
                 return None
         line = self.stream_in.readline()
-        return line.rstrip("\n") if line else ""
+        # EOF used to read as "" and re-ask forever (tests/test_prompts.py): report it instead
+        return line.rstrip("\n") if line else _EOF
 
     @hookimpl(trylast=True)
     def litmus_seq_prompt(self, prompt: dict[str, Any]) -> Any:
@@ -71,6 +75,9 @@ class TerminalPrompt:
             if line is None:
                 print("", file=self.stream_out)
                 return TIMED_OUT
+            if line is _EOF:  # input closed: no answer from this terminal (the step fails)
+                print("", file=self.stream_out)
+                return None
             answer = line.strip()
             if answer.lower() == ABORT:
                 return ABORT

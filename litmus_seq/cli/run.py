@@ -95,6 +95,9 @@ def run(
         click.echo(f"ok: {ctx.display(sequence.resolve())}: {len(plan.steps)} steps, {n_vectors} vectors; "
                    f"roles, methods and callables resolved (nothing ran)")
         return 0
+    # Preflight before the session opens: a configuration error (exit 4) must leave nothing
+    # behind -- no event file, no connected instrument (tests/test_cli_run.py).
+    session.preflight(plan)
     with session:
         result = session.run(plan, dut_serial=dut_serial, test_phase=test_phase, custom=meta)
     failures = getattr(console, "failures", [])
