@@ -175,7 +175,9 @@ class Session:
         self.close()
 
     def _register(self, plugin: Any, name: str) -> None:
-        self.pm.register(plugin, name=name)
+        from litmus_seq.plugins import register_builtin
+
+        register_builtin(self.pm, plugin, name)
         self._registered.append(plugin)
 
     def open(self) -> None:
@@ -233,6 +235,12 @@ class Session:
                     err = f"{type(exc).__name__}: {exc}"
                 bus.emit(ev.INSTRUMENT_DISCONNECTED, role=role, error=err)
             self.instruments.clear()
+            visa = sys.modules.get("litmus_seq.drivers.visa")
+            if visa is not None:  # only if an instrument ever opened one (no pyvisa import otherwise)
+                try:
+                    visa.close_resource_managers()
+                except Exception as exc:
+                    bus.emit(ev.WARNING, message=f"closing VISA resource managers: {exc}", step_path=None)
             try:
                 self.pm.hook.litmus_seq_session_finish(session=self, outcome=self.last_outcome)
             finally:
@@ -377,7 +385,7 @@ class Session:
             raise LitmusError("session is not open: use 'with Session(...)' or call open()")
         self.preflight(plan)
         state = RunState(self, plan)
-        with _signals_as_exceptions():
+        with _signals_as_exceptions(self.bus):  # type: ignore[arg-type]
             state.execute(dut_serial=dut_serial, test_phase=test_phase, operator=operator or self.operator,
                           custom=dict(custom or {}), dut=dict(dut or {}))
         self.last_outcome = state.outcome
@@ -400,19 +408,39 @@ def _version() -> str:
 
 
 class _signals_as_exceptions:
-    """SIGTERM raises :class:`Terminated` in the main thread while a run is executing."""
+    """While a run executes: SIGINT raises ``KeyboardInterrupt`` and SIGTERM :class:`Terminated`,
+    except while subscribers process a batch of events, when the signal is held until the batch
+    is delivered (an interrupt inside the event store or the materializer would lose or half-apply
+    events; the step in flight is what an interrupt is meant to stop).
+    """
+
+    def __init__(self, bus: ev.EventBus) -> None:
+        self.bus = bus
+        self._old: list[tuple[int, Any]] = []
 
     def __enter__(self) -> None:
-        self._old = None
-        if threading.current_thread() is threading.main_thread():
-            def on_term(signum: int, frame: Any) -> None:
-                raise Terminated("SIGTERM")
+        if threading.current_thread() is not threading.main_thread():
+            return
+        bus = self.bus
 
-            self._old = signal.signal(signal.SIGTERM, on_term)
+        def make(exc: Callable[[], BaseException]) -> Callable[[int, Any], None]:
+            def handler(signum: int, frame: Any) -> None:
+                if bus.delivering:
+                    bus.pending_signal = exc
+                    return
+                raise exc()
+
+            return handler
+
+        for signum, exc in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, lambda: Terminated("SIGTERM"))):
+            if signal.getsignal(signum) is signal.SIG_IGN and signum == signal.SIGINT:
+                continue  # e.g. started in the background by a shell: keep ignoring
+            self._old.append((signum, signal.signal(signum, make(exc))))
 
     def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
+        for signum, old in reversed(self._old):
+            signal.signal(signum, old)
+        self._old.clear()
 
 
 class RunState:
@@ -535,7 +563,10 @@ class RunState:
             rolled = oc.run_outcome(self.step_outcomes.values())
             self.outcome = oc.worst(self.outcome, rolled) or _PASSED
             self.bus.emit(ev.RUN_ENDED, outcome=self.outcome, error=self.error)
-            self.bus.flush()
+            try:
+                self.bus.flush()
+            except (KeyboardInterrupt, Terminated):
+                pass  # a stop held off while sealing: the run is sealed, nothing is left to stop
             self.bus.run_id = None
         finally:
             if old is not None:

@@ -119,7 +119,8 @@ class EventBus:
     hook call per measurement for nobody).
     """
 
-    __slots__ = ("session_id", "run_id", "_seq", "_buffer", "_deliver_batch", "_deliver_one")
+    __slots__ = ("session_id", "run_id", "_seq", "_buffer", "_deliver_batch", "_deliver_one",
+                 "delivering", "pending_signal")
 
     def __init__(
         self,
@@ -133,6 +134,9 @@ class EventBus:
         self._buffer: list[Event] = []
         self._deliver_batch = deliver_batch
         self._deliver_one = deliver_one
+        #: True while subscribers run; the engine's signal handlers defer interrupts meanwhile
+        self.delivering = False
+        self.pending_signal: Callable[[], BaseException] | None = None
 
     def emit(self, event_type: str, **fields: Any) -> Event:
         """Build, stamp and buffer one event; returns it."""
@@ -164,4 +168,12 @@ class EventBus:
         """Deliver buffered events to batch subscribers (step boundaries, before blocking)."""
         if self._buffer:
             batch, self._buffer = self._buffer, []
-            self._deliver_batch(events=batch)
+            self.delivering = True
+            try:
+                self._deliver_batch(events=batch)
+            finally:
+                self.delivering = False
+            pending = self.pending_signal
+            if pending is not None:
+                self.pending_signal = None
+                raise pending()
