@@ -529,16 +529,36 @@ def resolve_limit(
     )
 
 
+def _tidy(x: float, toward: float, inward_up: bool) -> float:
+    """Round a guardbanded bound to 12 significant digits, never past ``toward`` (the spec bound).
+
+    3.465 - 0.0165 is 3.4484999999999997 in binary floating point: a reading of exactly 3.4485,
+    the limit the engineer computed and the plan shows, would fail. Rounding to 12 significant
+    digits gives back the decimal the arithmetic meant; the clamp keeps the band inside the spec.
+    """
+    r = float(f"{x:.12g}")
+    return max(r, toward) if inward_up else min(r, toward)
+
+
 def _guardband(comparator: str, low: float | None, high: float | None, pct: float) -> tuple[float | None, float | None]:
     """DESIGN §2.2: two-sided width shrinks by pct (half each side); one-sided bound moves
     inward by pct of its own magnitude. For an outside-band limit the excluded band grows
-    instead, which is what keeps the production pass region inside the spec's."""
+    instead, which is what keeps the production pass region inside the spec's. Results are
+    tidied to 12 significant digits (see :func:`_tidy`)."""
+    return _guardband_raw(comparator, low, high, pct)
+
+
+def _guardband_raw(comparator: str, low: float | None, high: float | None, pct: float) -> tuple[float | None, float | None]:
     frac = pct / 100.0
     if low is not None and high is not None:
         half = (high - low) * frac / 2.0
         if comparator in OUTSIDE:
-            return low - half, high + half
+            return _tidy(low - half, low, False), _tidy(high + half, high, True)
         new_low, new_high = low + half, high - half
+        if new_low <= new_high:
+            tidy_low, tidy_high = _tidy(new_low, low, True), _tidy(new_high, high, False)
+            if tidy_low <= tidy_high:  # rounding must not invert a (near) zero-width band
+                new_low, new_high = tidy_low, tidy_high
         if new_low > new_high:
             raise LimitError(
                 f"guardband {format_number(pct)}% inverts the band {format_number(low)}–"
@@ -547,9 +567,9 @@ def _guardband(comparator: str, low: float | None, high: float | None, pct: floa
             )
         return new_low, new_high
     if low is not None:
-        return low + abs(low) * frac, None
+        return _tidy(low + abs(low) * frac, low, True), None
     if high is not None:
-        return None, high - abs(high) * frac
+        return None, _tidy(high - abs(high) * frac, high, False)
     return low, high  # pragma: no cover
 
 

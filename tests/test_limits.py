@@ -492,3 +492,21 @@ def test_inside_and_outside_complement(low: float, width: float, value: float) -
         i = R(low=low, high=high, comparison=inside).check(value)[0]
         o = R(low=low, high=high, comparison=outside).check(value)[0]
         assert {i, o} == {P, F}, (inside, outside, low, high, value)
+
+
+def test_guardbanded_bounds_are_the_decimals_the_engineer_computed() -> None:
+    # 3.465 - 0.0165 is 3.4484999999999997 in binary: a reading of exactly 3.4485 must pass
+    lim = resolve_limit(Limit(low=3.135, high=3.465), source="spec", guardband_pct=10)
+    assert (lim.low, lim.high) == (3.1515, 3.4485)
+    assert lim.check(3.4485) == ("passed", False)
+    assert lim.check(3.1515) == ("passed", False)
+    assert lim.check(3.44851)[0] == "failed"
+    one = resolve_limit(Limit(low=0.72), source="spec", guardband_pct=10)
+    assert one.low == 0.792 and one.check(0.792)[0] == "passed"
+
+
+def test_tidied_guardband_never_leaves_the_spec_band() -> None:
+    # a 17-digit spec bound: rounding to 12 digits must not push the bound outside the spec
+    low, high = 0.12345678901234567, 0.98765432109876543
+    lim = resolve_limit(Limit(low=low, high=high), source="spec", guardband_pct=1e-13)
+    assert low <= lim.low <= lim.high <= high
