@@ -106,6 +106,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
 ALL_TYPES = tuple(FIELDS)
 
 
+#: Events held before a delivery even inside a step (memory stays flat for huge steps).
+MAX_BUFFER = 4096
+
+
 def now_us() -> int:
     """Microseconds since the epoch, UTC: the event timestamp (an int is the cheapest clock)."""
     return time.time_ns() // 1000
@@ -159,9 +163,12 @@ class EventBus:
         event["seq"] = self._seq
         if "timestamp" not in event:
             event["timestamp"] = time.time_ns() // 1000
-        self._buffer.append(event)
+        buf = self._buffer
+        buf.append(event)
         if self._deliver_one is not None:
             self._deliver_one(event=event)
+        if len(buf) >= MAX_BUFFER:  # a step with very many measurements: keep memory flat
+            self.flush()
         return event
 
     def flush(self) -> None:

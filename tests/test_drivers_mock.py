@@ -35,7 +35,7 @@ def test_null_is_a_setter_returning_none_and_any_arguments_are_accepted() -> Non
     assert drv.relay_on() is None
     assert drv.set_voltage(5.0) is None
     assert drv.set_voltage(volts=3.3, channel=2) is None
-    assert drv.calls == [
+    assert list(drv.calls) == [
         ("relay_on", (), {}),
         ("set_voltage", (5.0,), {}),
         ("set_voltage", (), {"volts": 3.3, "channel": 2}),
@@ -94,3 +94,12 @@ def test_each_instance_has_its_own_list_position() -> None:
     first, second = make({"m": [1, 2]}), make({"m": [1, 2]})
     assert first.m() == 1 and first.m() == 2
     assert second.m() == 1
+
+
+def test_call_history_is_bounded() -> None:
+    from litmus_seq.drivers.mock import CALL_HISTORY
+
+    drv = MockDriver(settings={"role": "dmm", "mock": {"read": 1.0}})
+    for _ in range(CALL_HISTORY + 5):
+        drv.read()
+    assert len(drv.calls) == CALL_HISTORY

@@ -16,6 +16,7 @@ mocked call on the hot path is a plain Python function call.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections import deque
 from typing import Any
 
 from litmus_seq.drivers.base import Driver
@@ -34,11 +35,16 @@ class MockMethodError(InstrumentError, AttributeError):
 
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 
+#: How many recent calls a mock remembers: enough for any test or dry run to assert on, bounded
+#: so that a million-measurement run does not keep a million argument tuples alive.
+CALL_HISTORY = 1000
 
-def _responder(name: str, value: Any, calls: list[Call]) -> Callable[..., Any]:
+
+def _responder(name: str, value: Any, calls: deque[Call]) -> Callable[..., Any]:
     """Build the function answering one mocked method (any args and kwargs are accepted).
 
-    Every call is appended to ``calls`` so tests (and dry runs) can assert what a sequence did.
+    Every call is appended to ``calls`` (the last :data:`CALL_HISTORY` are kept) so tests and dry
+    runs can assert what a sequence did.
     """
     if isinstance(value, list) and value:
         items = list(value)
@@ -76,8 +82,8 @@ class MockDriver(Driver):
                 f"{type(mock).__name__}; write e.g. mock: {{read_id: FX-01, relay_on: null}}"
             )
         self._mock: dict[str, Any] = dict(mock or {})
-        #: (method, args, kwargs) of every mocked call, in order.
-        self.calls: list[Call] = []
+        #: (method, args, kwargs) of the last CALL_HISTORY mocked calls, oldest first.
+        self.calls: deque[Call] = deque(maxlen=CALL_HISTORY)
         self.connected = False
 
     def connect(self) -> None:
