@@ -420,6 +420,10 @@ def _infer(values: list[Any]) -> tuple[pa.DataType, list[Any]]:
     return pa.string(), [v if v is None or type(v) is str else json.dumps(v, default=str) for v in values]
 
 
+_STR_OR_NONE = frozenset((str, type(None)))
+_INT_OR_NONE = frozenset((int, type(None)))
+
+
 def _dyn_names(prefix: str, keys: Iterable[Any]) -> dict[str, Any]:
     """``{column name: key}`` for the keys that may become columns (``_private`` ones never do)."""
     return {f"{prefix}{k}": k for k in keys if not str(k).startswith("_")}
@@ -562,29 +566,32 @@ class _RunWriter:
         # dynamic in_/out_ values per step row
         ins: list[dict[str, Any]] = []
         outs: list[dict[str, Any]] = []
+        in_keys: dict[Any, None] = dict.fromkeys(r.run_configured)
+        out_keys: dict[Any, None] = dict.fromkeys(r.run_observed)
+        run_in, run_out = r.run_configured, r.run_observed
         for path, index, identity, s, v in step_rows:
-            i_vals = dict(r.run_configured)
-            o_vals = dict(r.run_observed)
-            if v is not None and v.params:
-                i_vals.update(v.params)
-            if s is not None and s.configured:
-                i_vals.update(s.configured)
-            if s is not None and s.observed:
-                o_vals.update(s.observed)
-            if v is not None and v.configured:
-                i_vals.update(v.configured)
-            if v is not None and v.observed:
-                o_vals.update(v.observed)
+            # most rows add nothing to the run-level values: share the run's dicts (no copies)
+            i_vals, o_vals = run_in, run_out
+            if v is not None and (v.params or v.configured) or s is not None and s.configured:
+                i_vals = dict(run_in)
+                if v is not None and v.params:
+                    i_vals.update(v.params)
+                if s is not None and s.configured:
+                    i_vals.update(s.configured)
+                if v is not None and v.configured:
+                    i_vals.update(v.configured)
+                in_keys.update(dict.fromkeys(i_vals))
+            if s is not None and s.observed or v is not None and v.observed:
+                o_vals = dict(run_out)
+                if s is not None and s.observed:
+                    o_vals.update(s.observed)
+                if v is not None and v.observed:
+                    o_vals.update(v.observed)
+                out_keys.update(dict.fromkeys(o_vals))
             ins.append(i_vals)
             outs.append(o_vals)
-        in_cols: dict[str, Any] = {}
-        out_cols: dict[str, Any] = {}
-        for d in ins:
-            in_cols.update(_dyn_names("in_", d))
-        for d in outs:
-            out_cols.update(_dyn_names("out_", d))
-        in_cols.update(_dyn_names("in_", r.run_configured))
-        out_cols.update(_dyn_names("out_", r.run_observed))
+        in_cols = _dyn_names("in_", in_keys)
+        out_cols = _dyn_names("out_", out_keys)
 
         dyn_types: dict[str, pa.DataType] = {}
         step_dyn: dict[str, list[Any]] = {}
@@ -618,37 +625,31 @@ class _RunWriter:
 
         # step rows: run columns repeated, step/vector columns, dynamic values
         aborted = not r.ended
-        cols: dict[str, list[Any]] = {name: [] for name in (
-            "step_name", "step_index", "step_path", "parent_path", "step_node_id", "step_file", "step_line",
-            "step_kind", "step_vector_count", "step_started_at", "step_ended_at", "vector_index",
-            "vector_started_at", "vector_ended_at", "step_outcome", "vector_outcome", "step_error",
-            "vector_error")}
-        for path, index, identity, s, v in step_rows:
-            for k in ("step_name", "step_path", "parent_path", "step_node_id", "step_file", "step_kind"):
-                x = identity.get(k)
-                cols[k].append(x if x is None or type(x) is str else str(x))
-            for k in ("step_index", "step_line", "step_vector_count"):
-                x = identity.get(k)
-                cols[k].append(x if type(x) is int else None)
-            cols["vector_index"].append(index if type(index) is int else None)
-            if s is not None and s.started_at is not None:
-                s_out = s.outcome if s.ended_at is not None else (ABORTED if aborted else None)
-                cols["step_started_at"].append(s.started_at)
-                cols["step_ended_at"].append(s.ended_at)
-                cols["step_outcome"].append(s_out)
-                cols["step_error"].append(s.error)
-            else:
-                for k in ("step_started_at", "step_ended_at", "step_outcome", "step_error"):
-                    cols[k].append(None)
-            if v is not None and v.started_at is not None:
-                v_out = v.outcome if not v.running else (ABORTED if aborted else None)
-                cols["vector_started_at"].append(v.started_at)
-                cols["vector_ended_at"].append(v.ended_at)
-                cols["vector_outcome"].append(v_out)
-                cols["vector_error"].append(v.error)
-            else:
-                for k in ("vector_started_at", "vector_ended_at", "vector_outcome", "vector_error"):
-                    cols[k].append(None)
+        # one list comprehension per column (C-speed loops); identities are plain data
+        idents = [row[2] for row in step_rows]
+        cols: dict[str, list[Any]] = {}
+        for k in ("step_name", "step_path", "parent_path", "step_node_id", "step_file", "step_kind"):
+            col = [i.get(k) for i in idents]
+            if not set(map(type, col)) <= _STR_OR_NONE:
+                col = [x if x is None or type(x) is str else str(x) for x in col]
+            cols[k] = col
+        for k in ("step_index", "step_line", "step_vector_count"):
+            col = [i.get(k) for i in idents]
+            if not set(map(type, col)) <= _INT_OR_NONE:
+                col = [x if type(x) is int else None for x in col]
+            cols[k] = col
+        cols["vector_index"] = [row[1] if type(row[1]) is int else None for row in step_rows]
+        steps_ = [row[3] if row[3] is not None and row[3].started_at is not None else None for row in step_rows]
+        vecs = [row[4] if row[4] is not None and row[4].started_at is not None else None for row in step_rows]
+        late = ABORTED if aborted else None
+        cols["step_started_at"] = [x and x.started_at for x in steps_]
+        cols["step_ended_at"] = [x and x.ended_at for x in steps_]
+        cols["step_outcome"] = [x and (x.outcome if x.ended_at is not None else late) for x in steps_]
+        cols["step_error"] = [x and x.error for x in steps_]
+        cols["vector_started_at"] = [x and x.started_at for x in vecs]
+        cols["vector_ended_at"] = [x and x.ended_at for x in vecs]
+        cols["vector_outcome"] = [x and (x.outcome if not x.running else late) for x in vecs]
+        cols["vector_error"] = [x and x.error for x in vecs]
         step_arrays: dict[str, Any] = {}
         zeros = _zeros(n)
         for name in run_vals:
@@ -793,7 +794,8 @@ class _RunWriter:
         tmp = folder / f".{stem}.{os.getpid()}.parquet.tmp"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with pq.ParquetWriter(str(tmp), schema) as writer:
+            # zstd: ~2.5x smaller than the default snappy here, and faster to write (bench_stores)
+            with pq.ParquetWriter(str(tmp), schema, compression="zstd") as writer:
                 writer.write_table(head)
                 for table in self._measurement_tables(schema, head, pos, limits, instruments):
                     writer.write_table(table)
