@@ -796,8 +796,16 @@ class _RunWriter:
             folder.mkdir(parents=True, exist_ok=True)
             # zstd: ~2.5x smaller than the default snappy here, and faster to write (bench_stores)
             with pq.ParquetWriter(str(tmp), schema, compression="zstd") as writer:
-                writer.write_table(head)
-                for table in self._measurement_tables(schema, head, pos, limits, instruments):
+                tables = iter(self._measurement_tables(schema, head, pos, limits, instruments))
+                first = next(tables, None)
+                if first is not None and head.num_rows + first.num_rows <= WRITE_ROWS:
+                    # a small run is one row group: half the write cost and footer of two
+                    writer.write_table(pa.concat_tables([head, first]))
+                else:
+                    writer.write_table(head)
+                    if first is not None:
+                        writer.write_table(first)
+                for table in tables:
                     writer.write_table(table)
             path = folder / f"{stem}.parquet"
             n = 2
