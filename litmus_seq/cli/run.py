@@ -21,6 +21,28 @@ def load_station(ctx: object, ref: str | None) -> object | None:
     return ctx.load_station(ref)  # type: ignore[attr-defined]
 
 
+def _reporters(junit_file: str | None, pubdir: str | None, publish_url: str | None) -> list[object]:
+    """The ``--junit`` / ``--pubdir`` / ``--publish`` subscribers (litmus_seq.reporters)."""
+    reporters: list[object] = []
+    if junit_file is not None:
+        if Path(junit_file).is_dir():
+            raise ConfigError(f"--junit {junit_file}: is a folder; give a file name (e.g. {junit_file}/junit.xml)")
+        from litmus_seq.reporters.junit import JUnitReport
+
+        reporters.append(JUnitReport(junit_file))
+    if pubdir is not None:
+        if Path(pubdir).exists() and not Path(pubdir).is_dir():
+            raise ConfigError(f"--pubdir {pubdir}: is a file; give a folder (it is created if missing)")
+        from litmus_seq.reporters.pubdir import PubDir
+
+        reporters.append(PubDir(pubdir))
+    if publish_url is not None:
+        from litmus_seq.reporters.publish import Publisher
+
+        reporters.append(Publisher(publish_url))  # validates the URL: ConfigError, exit 4
+    return reporters
+
+
 @click.command()
 @click.argument("sequence", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--station", "station_ref", metavar="ID|FILE", help="Station id (stations/<id>.yaml) or file.")
@@ -33,6 +55,9 @@ def load_station(ctx: object, ref: str | None) -> object | None:
 @click.option("--yes", "-y", "auto_confirm", is_flag=True, help="Answer confirm prompts 'yes' (unattended runs).")
 @click.option("--dry-run", is_flag=True, help="Load, plan and check roles, methods and callables; run nothing.")
 @click.option("--set", "custom", multiple=True, metavar="KEY=VALUE", help="Custom run metadata (custom_<key> column).")
+@click.option("--junit", "junit_file", metavar="FILE", help="Write a JUnit XML report (one testcase per step) for CI.")
+@click.option("--pubdir", metavar="DIR", help="Write each step result to DIR/<step_path>/<n>.<outcome>/.")
+@click.option("--publish", "publish_url", metavar="URL", help="POST each step result as JSON to URL (http/https).")
 def run(
     sequence: Path,
     station_ref: str | None,
@@ -45,6 +70,9 @@ def run(
     auto_confirm: bool,
     dry_run: bool,
     custom: tuple[str, ...],
+    junit_file: str | None = None,
+    pubdir: str | None = None,
+    publish_url: str | None = None,
 ) -> int:
     """Run SEQUENCE on a station and record events, waveforms and a parquet file."""
     from litmus_seq.engine import Session
@@ -53,6 +81,7 @@ def run(
 
     if not sequence.exists():
         raise ConfigError(f"{sequence}: no such file (give the path of a sequence YAML file)")
+    reporters = _reporters(junit_file, pubdir, publish_url)  # option mistakes: exit 4, nothing ran
     meta: dict[str, str] = {}
     for item in custom:
         key, sep, value = item.partition("=")
@@ -73,7 +102,7 @@ def run(
         from litmus_seq.console import PlainConsole
 
         console = PlainConsole()
-    listeners: list[object] = [console]
+    listeners: list[object] = [console, *reporters]
     if sys.stdin.isatty():
         from litmus_seq.prompts import TerminalPrompt
 

@@ -1,0 +1,212 @@
+"""litmus-seq side of the benchmarks, run in a fresh child process per measurement.
+
+Each workload drives the in-process API that ``litmus-seq run`` itself uses (``build_plan`` →
+``Session`` → ``Session.run``) with every store live: the event store (Arrow IPC), the channel
+store and the run materializer (one sealed parquet per run). Plans are built off the clock; the
+clock covers ``Session(...)`` + ``open`` + ``run`` + ``close``, i.e. everything from "plan in
+hand" to "all three stores sealed on disk". A 1-item warm-up run first pays the lazy imports
+(pyarrow, drivers), so the figures are steady-state costs of a fresh process, not import time
+(cold start is measured separately by :mod:`bench.run`).
+
+Every timed run is checked: outcome ``passed`` and the parquet row count the workload implies
+(1 run row + step rows + measurement rows), so a benchmark can never time a run that silently
+did less work.
+
+Usage: ``python bench/litmus_child.py marginal SEQ_1 SEQ_N --expect-1 R1 --expect-n RN --tmp DIR``,
+``... million SEQ --expect-n RN --tmp DIR``, ``... breakdown SEQ --expect-n RN --tmp DIR``, ``... tiny SEQ --runs R --tmp DIR``. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _load(seq: Path) -> tuple[Any, Any, Any]:
+    from litmus_seq.plan import build_plan
+    from litmus_seq.project import ProjectContext
+
+    ctx = ProjectContext.for_path(seq)
+    plan = build_plan(seq, project=ctx)
+    station = ctx.load_station("stations/mock.yaml")
+    return ctx, plan, station
+
+
+def _check(result: Any, expect_rows: int) -> None:
+    import pyarrow.parquet as pq
+
+    if result.outcome != "passed":
+        raise SystemExit(f"run {result.run_id} ended {result.outcome!r}, expected 'passed'")
+    if result.parquet is None:
+        raise SystemExit(f"run {result.run_id} left no parquet file")
+    rows = pq.read_metadata(result.parquet).num_rows
+    if rows != expect_rows:
+        raise SystemExit(f"{result.parquet}: {rows} rows, expected {expect_rows}")
+
+
+def timed_session(ctx: Any, plan: Any, station: Any, data_dir: Path) -> tuple[float, float, Any]:
+    """(open+run+close seconds, run-only seconds, result) of one run in a fresh Session."""
+    from litmus_seq.engine import Session
+
+    t0 = time.perf_counter()
+    with Session(project=ctx, station=station, data_dir=data_dir) as session:
+        t1 = time.perf_counter()
+        result = session.run(plan, dut_serial="SN1")
+        t2 = time.perf_counter()
+    t3 = time.perf_counter()
+    return t3 - t0, t2 - t1, result
+
+
+def _maybe_freeze(a: argparse.Namespace) -> None:
+    """``--gc-freeze``: what-if for a proposed engine fix (``gc.freeze()`` once the plan is built).
+
+    The loaded YAML node trees and the plan are long-lived; without a freeze every full
+    collection during the run walks all of them.
+    """
+    if a.gc_freeze:
+        import gc
+
+        gc.collect()
+        gc.freeze()
+
+
+def marginal(a: argparse.Namespace) -> dict[str, Any]:
+    ctx1, plan1, station1 = _load(a.seq[0])
+    ctxn, plann, stationn = _load(a.seq[1])
+    _, _, warm = timed_session(ctx1, plan1, station1, a.tmp / "warmup")
+    _check(warm, a.expect_1)
+    _maybe_freeze(a)
+    t1, r1, res1 = timed_session(ctx1, plan1, station1, a.tmp / "one")
+    _check(res1, a.expect_1)
+    tn, rn, resn = timed_session(ctxn, plann, stationn, a.tmp / "n")
+    _check(resn, a.expect_n)
+    return {"t1": t1, "tn": tn, "run1": r1, "runn": rn, "parquet_bytes": resn.parquet.stat().st_size}
+
+
+class _Clock:
+    """Accumulated wall time of wrapped methods (what each subscriber costs inside a run)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    def wrap(self, cls: type, name: str, label: str) -> None:
+        import functools
+
+        fn = getattr(cls, name)
+        totals = self.totals
+        totals.setdefault(label, 0.0)
+        perf = time.perf_counter
+
+        @functools.wraps(fn)  # keeps pluggy's hookimpl marker (it lives in the function's __dict__)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = perf()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[label] += perf() - t0
+
+        setattr(cls, name, timed)
+
+
+def breakdown(a: argparse.Namespace) -> dict[str, Any]:
+    """Where the time of one N-item run goes: engine vs. each store, in µs per item.
+
+    Wraps (in this child only) the stores' hook methods and the materializer's file write, then
+    runs the workload once. ``engine`` is the rest: planning-free execution, event building,
+    pluggy dispatch and the mock call. The event store may also write from its timer thread;
+    that time is counted under ``event store`` too (it holds the GIL the engine needs).
+    """
+    from litmus_seq.stores.events import EventStore
+    from litmus_seq.stores.materializer import RunMaterializer
+
+    ctx, plan, station = _load(a.seq[0])
+    timed_session(ctx, plan, station, a.tmp / "warmup")  # lazy imports before wrapping
+    _maybe_freeze(a)
+    clock = _Clock()
+    clock.wrap(EventStore, "litmus_seq_events", "event store hook")
+    clock.wrap(EventStore, "_write", "event store write")
+    clock.wrap(RunMaterializer, "litmus_seq_events", "materializer hook (incl. file)")
+    clock.wrap(RunMaterializer, "_write", "materializer file write")
+    gc_s = _gc_clock()
+    total, run_s, result = timed_session(ctx, plan, station, a.tmp / "run")
+    _check(result, a.expect_n)
+    t = clock.totals
+    parts = {
+        "event store": max(t["event store hook"], t["event store write"]),
+        "materializer (events)": t["materializer hook (incl. file)"] - t["materializer file write"],
+        "materializer (parquet file)": t["materializer file write"],
+        "session open+close": total - run_s,
+    }
+    parts["engine"] = total - sum(parts.values())
+    # GC pauses land inside whichever part allocated; shown apart, not subtracted
+    return {"total_s": total, "parts_s": parts, "gc_full_s": gc_s[2], "gc_young_s": gc_s[0] + gc_s[1]}
+
+
+def _gc_clock() -> list[float]:
+    """Seconds spent in garbage collections per generation from now on (via ``gc.callbacks``)."""
+    import gc
+
+    spent = [0.0, 0.0, 0.0]
+    start = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            start[0] = time.perf_counter()
+        else:
+            spent[info["generation"]] += time.perf_counter() - start[0]
+
+    gc.callbacks.append(on_gc)
+    return spent
+
+
+def million(a: argparse.Namespace) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    ctx, plan, station = _load(a.seq[0])
+    plan_s = time.perf_counter() - t0
+    rss_plan = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _maybe_freeze(a)
+    total, run_s, result = timed_session(ctx, plan, station, a.tmp / "million")
+    _check(result, a.expect_n)
+    return {"plan_s": plan_s, "total_s": total, "run_s": run_s, "rss_after_plan_mb": rss_plan,
+            "parquet_bytes": result.parquet.stat().st_size}
+
+
+def tiny(a: argparse.Namespace) -> dict[str, Any]:
+    """``--runs`` small runs in one session (as a station testing board after board would)."""
+    from litmus_seq.engine import Session
+
+    ctx, plan, station = _load(a.seq[0])
+    t0 = time.perf_counter()
+    files = 0
+    with Session(project=ctx, station=station, data_dir=a.tmp) as session:
+        for i in range(a.runs):
+            result = session.run(plan, dut_serial=f"SN{i:06d}")
+            if result.parquet is None:
+                raise SystemExit(f"run {i} left no parquet file")
+            files += 1
+    return {"gen_s": time.perf_counter() - t0, "files": files}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("workload", choices=("marginal", "million", "tiny", "breakdown"))
+    p.add_argument("seq", nargs="+", type=Path)
+    p.add_argument("--expect-1", type=int, default=0)
+    p.add_argument("--expect-n", type=int, default=0)
+    p.add_argument("--runs", type=int, default=0)
+    p.add_argument("--tmp", type=Path, required=True)
+    p.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after planning (what-if)")
+    a = p.parse_args(argv)
+    out = {"marginal": marginal, "million": million, "tiny": tiny, "breakdown": breakdown}[a.workload](a)
+    out["rss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

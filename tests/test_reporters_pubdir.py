@@ -1,0 +1,142 @@
+"""``--pubdir DIR`` (litmus_seq/reporters/pubdir.py): pytest-publish's folder tree, per step.
+
+Real runs of the mock-only project (``tests/data/reporters/project``) write the tree; the tests
+read it back as a watcher would. Concurrent writers are real processes contending for the
+``.lock`` of the same step folder.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+from pathlib import Path
+
+import pytest
+
+from litmus_seq.cli.main import main
+from litmus_seq.reporters import RunRecord, StepResult
+from litmus_seq.reporters.pubdir import PubDir, step_folder
+
+DATA = Path(__file__).resolve().parent / "data" / "reporters" / "project"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    dest = tmp_path / "proj"
+    shutil.copytree(DATA, dest)
+    monkeypatch.chdir(dest)
+    monkeypatch.delenv("LITMUS_DATA_DIR", raising=False)
+    return dest
+
+
+def run(*args: str) -> int:
+    return main(["run", *args, "--data-dir", "data"])
+
+
+def results(folder: Path) -> list[str]:
+    return sorted((p.name for p in folder.iterdir() if p.is_dir()), key=lambda n: int(n.split(".")[0]))
+
+
+def test_tree_of_one_run(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("sequences/mixed.yaml", "--dut", "SN-3", "--pubdir", "pub") == 3
+    out, err = capsys.readouterr()
+    assert "pubdir" not in err
+    pub = project / "pub"
+    expected = {"setup/1": "done", "main/rail_sweep": "passed", "main/rail_low": "failed",
+                "main/option_board": "skipped", "main/garbage": "errored", "main/firmware": "passed",
+                "cleanup/1": "done"}
+    for path, outcome in expected.items():
+        folder = pub / path
+        assert (folder / "count").read_text() == "1\n"
+        assert (folder / ".lock").exists()
+        assert results(folder) == [f"0.{outcome}"]
+        doc = json.loads((folder / f"0.{outcome}" / "result.json").read_text())
+        assert (doc["type"], doc["step_path"], doc["result"], doc["dut_serial"]) == ("step", path, outcome, "SN-3")
+        assert f"run {doc['run_id']}" in out
+        brief = (folder / f"0.{outcome}" / "brief.txt").read_text()
+        assert brief.count("\n") == 1 and brief.startswith(f"{outcome.upper()} {path} ")
+    rail_low = pub / "main" / "rail_low" / "0.failed"
+    assert "rail = 2.0 V" in (rail_low / "brief.txt").read_text()
+    assert "limits low=3.1 high=3.5 (GELE): failed" in (rail_low / "error.txt").read_text()
+    assert "cannot be judged" in (pub / "main" / "garbage" / "0.errored" / "error.txt").read_text()
+    assert not (pub / "main" / "rail_sweep" / "0.passed" / "error.txt").exists()  # only if any
+    sweep = json.loads((pub / "main" / "rail_sweep" / "0.passed" / "result.json").read_text())
+    assert [v["params"] for v in sweep["vectors"]] == [{"vin": 5.0}, {"vin": 12.0}]
+    assert [m["value"] for m in sweep["measurements"]] == [3.30, 3.31]
+
+
+def test_results_accumulate_across_runs_and_never_ran_steps_write_nothing(project: Path) -> None:
+    assert run("sequences/stop.yaml", "--pubdir", "pub") == 1
+    assert run("sequences/stop.yaml", "--pubdir", "pub") == 1
+    pub = project / "pub"
+    assert (pub / "main" / "first" / "count").read_text() == "2\n"
+    assert results(pub / "main" / "first") == ["0.passed", "1.passed"]
+    assert results(pub / "main" / "bad") == ["0.failed", "1.failed"]
+    run_ids = {json.loads((pub / "main" / "bad" / r / "result.json").read_text())["run_id"]
+               for r in ("0.failed", "1.failed")}
+    assert len(run_ids) == 2
+    assert not (pub / "main" / "never_a").exists() and not (pub / "main" / "never_b").exists()
+
+
+def test_pubdir_that_is_a_file_is_exit_4(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "pub").write_text("x")
+    assert run("sequences/passing.yaml", "--pubdir", "pub") == 4
+    _, err = capsys.readouterr()
+    assert err.strip().startswith("--pubdir pub: is a file")
+    assert not (project / "data").exists()
+
+
+def test_unwritable_pubdir_warns_once_and_keeps_the_run(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "afile").write_text("x")
+    assert run("sequences/passing.yaml", "--pubdir", "afile/pub") == 0
+    _, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if line.startswith("pubdir:")]
+    assert len(warnings) == 1
+    assert "cannot write" in warnings[0] and "(and 1 more problems)" in warnings[0]  # 2 steps, one line
+    assert list((project / "data" / "runs").rglob("*.parquet"))
+
+
+def test_step_folder_is_safe() -> None:
+    root = Path("/r")
+    assert step_folder(root, "main/output_voltage") == Path("/r/main/output_voltage")
+    assert step_folder(root, "main/../etc") == Path("/r/main/_../etc")
+    assert step_folder(root, "main/grp/count") == Path("/r/main/grp/_count")  # not the group's count file
+    assert step_folder(root, "main/grp/3.passed") == Path("/r/main/grp/_3.passed")
+    assert step_folder(root, "main/a b:c") == Path("/r/main/a_b_c")
+
+
+def _writer(root: str, n: int) -> None:
+    pub = PubDir(root)
+    run = RunRecord(run_id="r" * 32, session_id="s", start_us=0, context={})
+    for i in range(n):
+        step = StepResult(step_path="main/shared", node_id="x::main/shared", name="shared", kind="measure",
+                          step_index=0, start_us=i, stop_us=i + 1, outcome="passed" if i % 2 else "failed",
+                          error=None if i % 2 else "boom")
+        pub.publish(step, run)
+
+
+def test_concurrent_writers_never_share_an_index(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), 15)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    folder = tmp_path / "main" / "shared"
+    names = results(folder)
+    assert (folder / "count").read_text() == "60\n"
+    assert [int(n.split(".")[0]) for n in names] == list(range(60))
+    for name in names:  # each result complete: written before count moved past it
+        assert json.loads((folder / name / "result.json").read_text())["result"] == name.split(".")[1]
+        assert (folder / name / "error.txt").exists() == name.endswith(".failed")
+
+
+def test_missing_count_continues_after_the_highest_result(tmp_path: Path) -> None:
+    _writer(str(tmp_path), 3)
+    folder = tmp_path / "main" / "shared"
+    (folder / "count").unlink()
+    _writer(str(tmp_path), 1)
+    assert results(folder) == ["0.failed", "1.passed", "2.failed", "3.failed"]
+    assert (folder / "count").read_text() == "4\n"
