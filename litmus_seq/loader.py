@@ -39,7 +39,7 @@ import yaml
 
 from litmus_seq.errors import ConfigError, Location, Problem, ValidationError
 
-__all__ = ["Document", "load_document", "load_model", "validate_document", "describe_value"]
+__all__ = ["MAX_ALIASED_VALUES", "Document", "load_document", "load_model", "validate_document", "describe_value"]
 
 try:  # the C parser is ~10x faster; the pure-Python one behaves the same
     _BaseLoader: type = yaml.CSafeLoader
@@ -111,8 +111,23 @@ def _construct_float(text: str) -> float:
     return float(text)
 
 
+def _children(node: Any) -> list[Any]:
+    """The child nodes of a collection node (keys and values of a mapping)."""
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return [n for pair in node.value for n in pair]
+
+
 def _mark(mark: Any) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
+
+
+#: Values that aliases (``*name``) may repeat in one file. An alias costs nothing to build (the
+#: builder shares the object), but pydantic, the plan and JSON dumps walk the expanded tree: nine
+#: nested levels of ten aliases ("billion laughs") are 10**9 values from a 1 KB file. Sharing a
+#: settings block or a limit, even on every step of a 2,000-step file, stays far below this; a
+#: bomb is refused in milliseconds, before any validation.
+MAX_ALIASED_VALUES = 100_000
 
 
 class _Builder:
@@ -122,6 +137,20 @@ class _Builder:
         self.display = display
         self.memo: dict[int, Any] = {}
         self.busy: set[int] = set()
+        #: expanded size (values once aliases are followed) of every built collection node
+        self.sizes: dict[int, int] = {}
+        self.expanded = 0  # values expanded so far through aliases
+
+    def _alias(self, node: Any) -> Any:
+        """A node met again (an alias): count what it expands to, refuse alias bombs."""
+        key = id(node)
+        self.expanded += self.sizes.get(key, 1)
+        if self.expanded > MAX_ALIASED_VALUES:
+            raise self.fail(node, (
+                f"the aliases (*name) of this file repeat more than {MAX_ALIASED_VALUES:,} values: "
+                "the anchor defined here is expanded through nested aliases (a 'billion laughs' "
+                "YAML bomb?); write the data out or nest fewer aliases"))
+        return self.memo[key]
 
     def fail(self, node: Any, message: str) -> ConfigError:
         line, col = _mark(node.start_mark)
@@ -132,7 +161,7 @@ class _Builder:
             return self.scalar(node)
         key = id(node)
         if key in self.memo:  # an alias of a node already built
-            return self.memo[key]
+            return self._alias(node)
         if key in self.busy:
             raise self.fail(node, "an alias refers to a node that contains it (recursive data); "
                                   "remove the self-reference")
@@ -149,6 +178,7 @@ class _Builder:
         finally:
             self.busy.discard(key)
         self.memo[key] = value
+        self.sizes[key] = 1 + sum(self.sizes.get(id(c), 1) for c in _children(node))
         return value
 
     def scalar(self, node: Any) -> Any:
@@ -165,7 +195,10 @@ class _Builder:
             if tag == _NULL:
                 return None
         except ValueError:
-            raise self.fail(node, f"{text!r} is not a valid {tag.rsplit(':', 1)[-1]}; "
+            if tag == _INT and _INT_RE.match(text):  # Python refuses to parse > 4300 digits
+                raise self.fail(node, f"number with {len(text):,} digits is too long to be a "
+                                      "value; check for a paste error") from None
+            raise self.fail(node, f"{describe_value(text)} is not a valid {tag.rsplit(':', 1)[-1]}; "
                                   "fix the value or remove the explicit tag") from None
         raise self.fail(node, f"unsupported tag {tag!r}; write a plain value (or quote it)")
 
@@ -311,6 +344,16 @@ def load_document(path: Path, display: str | None = None) -> Document:
     gc.disable()  # ~100k nodes and values, none cyclic: a collection pass would only cost time
     try:
         root, data = _compose_and_build(text, shown)
+    except ConfigError as exc:
+        suffix = path.suffix.lower()
+        if suffix in (".yaml", ".yml") or not exc.problems:
+            raise
+        # `validate checks/power.py`: say "wrong file" rather than explain YAML syntax
+        first = exc.problems[0]
+        kind = f"a {suffix} file" if suffix else "a file without the .yaml extension"
+        raise ConfigError(problems=[Problem(first.location, (
+            f"not a YAML file ({kind}); litmus-seq reads .yaml files: give a sequence, product, "
+            f"station or fragment file. The YAML parser said: {first.message.split(';')[0]}"))]) from None
     finally:
         if gc_was_on:
             gc.enable()
@@ -400,7 +443,10 @@ def describe_value(value: Any) -> str:
     if isinstance(value, str):
         short = value if len(value) <= 60 else value[:57] + "..."
         return repr(short)
-    return repr(value)
+    text = repr(value)
+    if len(text) > 60:  # a pasted 300-digit number must not fill the terminal
+        return f"{text[:20]}...{text[-6:]} ({len(text)} characters)"
+    return text
 
 
 def _path_str(path: tuple[str | int, ...]) -> str:
@@ -617,6 +663,9 @@ def _message(model: Any, m: _Mapped, err: dict[str, Any]) -> str:
         if key in ctx and etype.startswith(("greater", "less")):
             return f"must be {sym} {ctx[key]:g}, got {describe_value(value)}" if isinstance(
                 ctx[key], (int, float)) else f"must be {sym} {ctx[key]}, got {describe_value(value)}"
+    if etype in ("float_type", "float_parsing", "finite_number") and isinstance(value, int) \
+            and not isinstance(value, bool) and abs(value) > 1e308:
+        return f"number too large (a value must be below about 1.8e308), got {describe_value(value)}"
     if etype in _TYPE_WORDS:
         want = _TYPE_WORDS[etype]
         if want == "a mapping":

@@ -109,7 +109,7 @@ def get_plugin_manager(
         value = value.strip()
         if value.startswith("no:"):
             pm.set_blocked(value[3:])
-        elif value:
+        elif value and value not in wanted:  # -p X plus X in litmus.yaml: load it once
             wanted.append(value)
     for module_name in BUILTIN_PLUGINS:
         if not pm.is_blocked(module_name):
@@ -119,9 +119,41 @@ def get_plugin_manager(
     if project_root is not None:
         _load_local_plugins(pm, Path(project_root).resolve())
     for value in wanted:
-        _load_cmdline(pm, value, project_root)
+        try:
+            _load_cmdline(pm, value, project_root)
+        except PluginError as exc:
+            raise _from_config(exc, value, project_root) from exc.__cause__
     _check_pending(pm)
     return pm
+
+
+def _from_config(exc: PluginError, value: str, project_root: Path | None) -> PluginError:
+    """Point a failing plugin listed in litmus.yaml's ``plugins:`` at that line, not at ``-p``.
+
+    ``run`` passes litmus.yaml's list as extra ``-p`` values, so without this the user is told
+    about a ``-p`` option they never typed. Only the error path reads litmus.yaml again.
+    """
+    if exc.problems or project_root is None:
+        return exc  # already located (a plugin file's own line)
+    cfg = Path(project_root) / "litmus.yaml"
+    if not cfg.is_file():
+        return exc
+    try:
+        from litmus_seq.loader import load_document
+
+        doc = load_document(cfg, display="litmus.yaml")
+        listed = doc.data.get("plugins") if isinstance(doc.data, dict) else None
+        index = [str(v).strip() for v in listed].index(value) if isinstance(listed, list) else -1
+    except Exception:  # noqa: BLE001 - not listed (ValueError) or litmus.yaml unreadable: keep exc
+        return exc
+    if index < 0:
+        return exc
+    detail = str(exc)
+    for prefix in (f"plugin -p {value}: ", f"-p {value}: "):
+        if detail.startswith(prefix):
+            detail = detail[len(prefix):]
+    return PluginError(problems=[Problem(
+        doc.locate(("plugins", index)), f"plugin {value!r} (litmus.yaml plugins:): {detail}", f"plugins[{index}]")])
 
 
 def register_builtin(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -330,11 +362,15 @@ def _load_cmdline(pm: LitmusPluginManager, value: str, project_root: Path | None
         return
     if pm.is_blocked(value):
         return
+    if project_root is not None:  # a module kept in the project (like `python:` callables)
+        root_str = str(Path(project_root).resolve())
+        if root_str not in sys.path:
+            sys.path.insert(0, root_str)
     try:
         module = importlib.import_module(value)
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any import failure is reported
         if isinstance(exc, ModuleNotFoundError) and exc.name == value.split(".")[0]:
-            hint = "check the spelling, install the package, or run from the folder that holds it"
+            hint = "check the spelling, install the package, or keep the module under the project root"
         else:
             hint = "fix the plugin module"
         raise PluginError(

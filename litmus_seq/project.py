@@ -15,9 +15,50 @@ from typing import Any
 
 from litmus_seq.errors import ConfigError, Location, Problem
 
-__all__ = ["find_root", "ProjectContext", "PROJECT_FILE"]
+__all__ = ["find_root", "detect_kind", "ProjectContext", "PROJECT_FILE"]
 
 PROJECT_FILE = "litmus.yaml"
+
+_FRAGMENT_KEYS = frozenset({"steps", "variables"})
+
+#: How each kind is named in messages, and what a file of that kind looks like.
+_KIND_WORDS: dict[str, tuple[str, str]] = {
+    "sequence": ("a sequence", "a file with `sequence:` at the top, in sequences/"),
+    "product": ("a product spec", "a file with `specs:`, in products/"),
+    "station": ("a station", "a file with `instruments:`, in stations/"),
+    "fragment": ("a fragment", "a file with only `steps:` and `variables:`"),
+    "project": ("the project configuration (litmus.yaml)", "litmus.yaml"),
+    "visa-sim": ("a pyvisa-sim definition file", "a file with `devices:` and `resources:`"),
+}
+
+
+def detect_kind(path: Path, data: dict[str, Any], *, by_folder: bool = True) -> str | None:
+    """``sequence`` | ``product`` | ``station`` | ``fragment`` | ``project`` | ``visa-sim``
+    (a pyvisa-sim definition file), or None if unclear.
+
+    Keys decide first (a sequence says ``sequence:``); with ``by_folder`` the folder decides for
+    files whose keys do not (a product with a typo in ``specs:`` is still a product if it lives
+    in ``products/``). Without it, only the file's own keys count: what :meth:`ProjectContext.load`
+    uses to say "this is a station, not a sequence" instead of a dozen "unknown key" lines.
+    """
+    path = Path(path)
+    folder = path.parent.name
+    keys = set(data)
+    if path.name == PROJECT_FILE:
+        return "project"
+    if "sequence" in keys:
+        return "sequence"
+    if "devices" in keys and "resources" in keys and "instruments" not in keys:
+        return "visa-sim"  # a pyvisa-sim definition file kept beside the stations
+    if "specs" in keys or (by_folder and folder == "products"):
+        return "product"
+    if "instruments" in keys or (by_folder and folder == "stations"):
+        return "station"
+    if keys and keys <= _FRAGMENT_KEYS:
+        return "fragment"
+    if by_folder and "sequences" in path.parent.parts:
+        return "sequence"
+    return None
 
 
 def find_root(start: Path) -> Path:
@@ -134,8 +175,28 @@ class ProjectContext:
 
         key = (Path(path).resolve(), model)
         if key not in self._models:
-            self._models[key] = loader.validate_document(self.document(path), model)
+            doc = self.document(path)
+            self._check_kind(doc, model)
+            self._models[key] = loader.validate_document(doc, model)
         return self._models[key]
+
+    def _check_kind(self, doc: Any, model: type[Any]) -> None:
+        """A station passed where a sequence is expected (and so on) is one clear error, not a
+        list of every key the wrong model does not know."""
+        from litmus_seq import models
+
+        wanted = next((k for k, m in models.KINDS.items() if m is model), None)
+        if wanted is None or not isinstance(doc.data, dict):
+            return
+        found = detect_kind(doc.path, doc.data, by_folder=False)
+        if found is None or found == wanted:
+            return
+        what, _ = _KIND_WORDS[found]
+        want_word, want_shape = _KIND_WORDS[wanted]
+        raise ConfigError(problems=[Problem(
+            doc.locate(()),
+            f"this is {what}, not {want_word}; give {want_word} here ({want_shape})",
+        )])
 
     def load_station(self, ref: str, where: Location | None = None) -> Any:
         """The station named by ``ref`` (an id from ``stations/`` or a path)."""
@@ -152,16 +213,35 @@ class ProjectContext:
     # -- data -------------------------------------------------------------------------------
 
     def data_dir(self, cli_value: str | None = None) -> Path:
-        """Where runs are stored: ``--data-dir``, ``LITMUS_DATA_DIR``, ``litmus.yaml``, ``./data``."""
+        """Where runs are stored: ``--data-dir``, ``LITMUS_DATA_DIR``, ``litmus.yaml``, ``./data``.
+
+        A path that cannot be a folder (it, or a parent, is a file) is a :class:`ConfigError`
+        naming where the value came from; whether it can be *written* is left to the writer
+        (``runs`` and ``show`` only read it).
+        """
+        path, where = self.data_dir_source(cli_value)
+        blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            what = "is a file" if blocker == path else f"cannot be created: {blocker.as_posix()} is a file"
+            raise ConfigError(problems=[Problem(where, (
+                f"data folder {path.as_posix()} {what}; give a folder (existing or new) for the "
+                "stores"))])
+        return path
+
+    def data_dir_source(self, cli_value: str | None = None) -> tuple[Path, Location]:
+        """The data folder and where it was set: ``--data-dir``, ``LITMUS_DATA_DIR``, the
+        ``data_dir:`` line of litmus.yaml, or the ``./data`` default (for error messages)."""
         if cli_value:
-            return Path(cli_value)
+            return Path(cli_value), Location("--data-dir")
         env = os.environ.get("LITMUS_DATA_DIR")
         if env:
-            return Path(env)
+            return Path(env), Location("LITMUS_DATA_DIR")
         if self.config.data_dir:
             p = Path(self.config.data_dir)
-            return p if p.is_absolute() else self.root / p
-        return Path.cwd() / "data"
+            cfg = self.documents.get((self.root / PROJECT_FILE).resolve())
+            where = cfg.locate(("data_dir",)) if cfg is not None else Location(PROJECT_FILE)
+            return (p if p.is_absolute() else self.root / p), where
+        return Path.cwd() / "data", Location("./data (the default data folder)")
 
     def __repr__(self) -> str:
         return f"ProjectContext(root={self.root.as_posix()!r})"

@@ -19,6 +19,17 @@ from litmus_seq.limits import Limit
 __all__ = ["VectorError", "MAX_POINTS", "expand", "expand_vectors", "sweep_points"]
 
 MAX_POINTS = 1_000_000  # per sweep axis: a typo like step: 1e-9 should not eat the memory
+MAX_VECTORS = 1_000_000  # per step, after product/sweep expansion: checked before building lists
+
+
+def _check_count(count: int, what: str, rel_path: tuple[Any, ...]) -> None:
+    """Refuse an expansion that would not fit in memory before building it (fail fast, exit 4)."""
+    if count > MAX_VECTORS:
+        raise VectorError(
+            f"{what} expand to {count:,} vectors, more than {MAX_VECTORS:,} per step: "
+            "use fewer values, expand: zip, or split the step",
+            rel_path,
+        )
 
 
 class VectorError(ConfigError):
@@ -172,6 +183,7 @@ def expand_vectors(step: Any) -> list[tuple[dict[str, Any], dict[str, Limit]]]:
             base = [(dict(zip(keys, combo)), {}) for combo in zip(*(v for _, v in axes))]
         else:
             keys = [k for k, _ in axes]
+            _check_count(math.prod(len(v) for _, v in axes), "vectors", ("vectors",))
             base = [(dict(zip(keys, combo)), {}) for combo in itertools.product(*(v for _, v in axes))]
     sweep = getattr(step, "sweep", None)
     if not sweep:
@@ -185,6 +197,7 @@ def expand_vectors(step: Any) -> list[tuple[dict[str, Any], dict[str, Limit]]]:
             )
         sweep_axes.append((name, sweep_points(name, rng)))
     keys = [k for k, _ in sweep_axes]
+    _check_count(len(base) * math.prod(len(v) for _, v in sweep_axes), "vectors and sweep", ("sweep",))
     sweeps = [dict(zip(keys, combo)) for combo in itertools.product(*(v for _, v in sweep_axes))]
     out: list[tuple[dict[str, Any], dict[str, Limit]]] = []
     for params, limits in base:

@@ -15,12 +15,6 @@ import click
 __all__ = ["collect", "plugins"]
 
 
-def _project_root(cwd: Path) -> Path:
-    try:
-        from litmus_seq.project import find_root
-    except ImportError:  # pragma: no cover - project.py is written by another module owner
-        return cwd
-    return Path(find_root(cwd))
 
 
 def collect(project_root: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -47,9 +41,15 @@ def collect(project_root: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (plugins and drivers) for tools.")
 def plugins(extra: tuple[str, ...], as_json: bool) -> int:
-    """List plugins (source, hooks) and the instrument drivers they register."""
-    root = _project_root(Path.cwd())
-    doc = collect(root, extra)
+    """List plugins (source, hooks) and the instrument drivers they register.
+
+    Loads what ``run`` loads: entry points, the project's plugins/*.py, the ``plugins:`` of its
+    litmus.yaml, and ``-p`` values.
+    """
+    from litmus_seq.project import ProjectContext
+
+    ctx = ProjectContext.for_path(Path.cwd())  # a broken litmus.yaml is reported (exit 4)
+    doc = collect(ctx.root, extra + tuple(ctx.config.plugins))
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return 0

@@ -13,7 +13,9 @@ locked) are skipped, so a running test is never sealed as aborted under its feet
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,10 +40,13 @@ def recorded_run_ids(data_dir: Path) -> set[str]:
                 ids.add(rid.decode())
                 continue
             # a file from another writer: read its run_id column
+            if "run_id" not in pq.read_schema(path).names:
+                click.echo(f"warning: {path}: not a run file (no run_id column); ignored", err=True)
+                continue
             table = pq.read_table(path, columns=["run_id"])
             ids.update(str(x) for x in table.column("run_id").unique().to_pylist() if x is not None)
         except Exception as exc:  # a corrupt file must not stop recovery of the others
-            click.echo(f"warning: {path}: cannot read ({exc}); ignored", err=True)
+            click.echo(f"warning: {path}: cannot read ({' '.join(str(exc).split())}); ignored", err=True)
     return ids
 
 
@@ -51,7 +56,15 @@ def recover_runs(data_dir: Path, *, echo: bool = True) -> list[Path]:
     from litmus_seq.stores.materializer import materialize_events
 
     data_dir = Path(data_dir)
-    files = list(iter_event_files(data_dir))
+    if not data_dir.is_dir():
+        what = "is a file, not a data folder" if data_dir.exists() else "no such folder"
+        raise LitmusError(f"{data_dir}: {what}; point --data-dir (or LITMUS_DATA_DIR) at the folder "
+                          "'litmus-seq run' wrote to")
+    try:
+        files = list(iter_event_files(data_dir))
+    except OSError as exc:
+        raise LitmusError(f"{data_dir / 'events'}: cannot list the event files: "
+                          f"{exc.strerror or exc}") from None
     if not files:
         raise LitmusError(f"{data_dir / 'events'}: no event files to recover from (is --data-dir "
                           "right? it is where 'litmus-seq run' wrote its data)")
@@ -62,12 +75,40 @@ def recover_runs(data_dir: Path, *, echo: bool = True) -> list[Path]:
             if echo:
                 click.echo(f"skipped {path}: a running session is still writing it")
             continue
-        new = materialize_events(read_events(path), data_dir, seal_unfinished=True, exclude_runs=done)
+        counted = _Counted(read_events(path))
+        new = materialize_events(counted, data_dir, seal_unfinished=True, exclude_runs=done)
+        if counted.n == 0 and _size(path) > 0:
+            # read_events stops quietly at a torn tail; a file with no event at all is not one
+            click.echo(f"warning: {path}: no readable event in it (not an Arrow IPC event "
+                       "file, or cut short before the first event); ignored", err=True)
         for p in new:
             if echo:
                 click.echo(f"recovered {p}")
         written.extend(new)
     return written
+
+
+class _Counted:
+    """An iterator that counts what passes through it (events read from one file)."""
+
+    def __init__(self, it: Iterator[Any]) -> None:
+        self._it = iter(it)
+        self.n = 0
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> Any:
+        item = next(self._it)
+        self.n += 1
+        return item
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 @click.command()

@@ -46,15 +46,55 @@ def connect(data_dir: Path) -> Any:
     import duckdb
 
     root = Path(data_dir) / "runs"
-    if not any(root.glob("**/*.parquet")):
+    if not Path(data_dir).exists():
+        raise LitmusError(f"{data_dir}: no such folder, so no run files (run a sequence first, or point --data-dir / "
+                          "LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to)")
+    if not Path(data_dir).is_dir():
+        raise LitmusError(f"{data_dir}: is a file, not a data folder; point --data-dir / "
+                          "LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to")
+    try:
+        found = sorted(root.glob("**/*.parquet"))
+    except OSError as exc:
+        raise LitmusError(f"{root}: cannot list the run files: {exc.strerror or exc}") from None
+    if not found:
         raise LitmusError(f"{root}: no run files (run a sequence first, or point --data-dir / "
                           "LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to)")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     pattern = (root.resolve() / "**" / "*.parquet").as_posix().replace("'", "''")
-    con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet('{pattern}', union_by_name = true, "
-                "filename = true)")
+    try:
+        con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet('{pattern}', union_by_name = true, "
+                    "filename = true)")
+    except duckdb.Error:
+        # One unreadable file (a copy cut short, a stray non-parquet file) must not hide every
+        # other run: name it, leave it out, and read the rest.
+        good = _readable_run_files(found)
+        if not good:
+            raise LitmusError(f"{root}: none of the {len(found)} .parquet files can be read "
+                              "(see the warnings above)") from None
+        listing = ", ".join("'" + p.resolve().as_posix().replace("'", "''") + "'" for p in good)
+        try:
+            con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet([{listing}], "
+                        "union_by_name = true, filename = true)")
+        except duckdb.Error as exc:
+            raise LitmusError(f"{root}: cannot read the run files: {_one_line(exc)}") from None
     return con
+
+
+def _readable_run_files(paths: list[Path]) -> list[Path]:
+    """The parquet files whose footer can be read; a warning on stderr for each other one."""
+    import pyarrow.parquet as pq
+
+    good: list[Path] = []
+    for path in paths:
+        try:
+            pq.read_metadata(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
+            click.echo(f"warning: {path}: not a readable parquet file ({_one_line(exc)}); ignored",
+                       err=True)
+        else:
+            good.append(path)
+    return good
 
 
 def _fetch(con: Any, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
@@ -133,6 +173,9 @@ def _limit_text(m: dict[str, Any]) -> str:
 @click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
 def show(run_ref: str, data_dir: str | None) -> int:
     """Show one run: its steps with outcomes and every measurement with value, limits and outcome."""
+    if not run_ref.strip():
+        raise LitmusError("show: the run id is empty; give a run id or its first characters "
+                          "(list them with 'litmus-seq runs')")
     root = resolve_data_dir(data_dir)
     con = connect(root)
     _, found = _fetch(con, (
@@ -191,6 +234,9 @@ def query(sql: str, data_dir: str | None, as_csv: bool, as_json: bool) -> int:
     """Run a DuckDB SQL query; the view `runs` holds every row of every run file."""
     if as_csv and as_json:
         raise LitmusError("--csv and --json exclude each other: pick one output format")
+    if not sql.strip():
+        raise LitmusError("query: the SQL is empty; give a query, e.g. "
+                          "litmus-seq query \"SELECT run_id, run_outcome FROM runs WHERE record_type = 'run'\"")
     root = resolve_data_dir(data_dir)
     con = connect(root)
     columns, rows = _fetch(con, sql)

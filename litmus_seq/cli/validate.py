@@ -18,37 +18,112 @@ from litmus_seq.errors import ConfigError, LitmusError, Location, Problem
 
 __all__ = ["validate", "detect_kind", "validate_file"]
 
-_FRAGMENT_KEYS = frozenset({"steps", "variables"})
-
-
 def detect_kind(path: Path, data: dict[str, Any]) -> str | None:
-    """``sequence`` | ``product`` | ``station`` | ``fragment`` | ``project`` | ``visa-sim``
-    (a pyvisa-sim definition file, not checked here), or None if unclear.
+    """The kind of a file (see :func:`litmus_seq.project.detect_kind`); the folder counts too."""
+    from litmus_seq.project import detect_kind as _detect
 
-    Keys decide first (a sequence says ``sequence:``); the folder decides for files whose keys do
-    not (a product with a typo in ``specs:`` is still a product if it lives in ``products/``).
+    return _detect(path, data)
+
+
+class DriverCheck:
+    """Checks stations' ``driver:`` names, loading plugins only when a name is not built in.
+
+    Built-in names (``mock``, ``scpi.*``) need no plugin manager, so the common case costs
+    nothing; a station naming a plugin's driver loads the project's plugins once per project
+    (entry points, ``plugins/*.py``, litmus.yaml ``plugins:``), exactly as ``run`` would. With
+    ``load_plugins=False`` (``--no-plugins``) only built-in names can be confirmed and other
+    names are not reported.
     """
-    folder = path.parent.name
-    keys = set(data)
-    if path.name == "litmus.yaml":
-        return "project"
-    if "sequence" in keys:
-        return "sequence"
-    if "devices" in keys and "resources" in keys and "instruments" not in keys:
-        return "visa-sim"  # a pyvisa-sim definition file kept beside the stations
-    if "specs" in keys or folder == "products":
-        return "product"
-    if "instruments" in keys or folder == "stations":
-        return "station"
-    if keys and keys <= _FRAGMENT_KEYS:
-        return "fragment"
-    if "sequences" in path.parent.parts:
-        return "sequence"
-    return None
+
+    def __init__(self, load_plugins: bool = True) -> None:
+        self.load_plugins = load_plugins
+        self._known: dict[Path, Any] = {}  # project root -> registry | set | list[Problem]
+
+    def problems(self, ctx: Any, station: Any, doc: Any) -> list[Problem]:
+        from litmus_seq.drivers import BUILTIN_DRIVERS
+        from litmus_seq.drivers.registry import station_driver_problems
+
+        wanted = {inst.driver for inst in station.instruments.values()}
+        if wanted <= set(BUILTIN_DRIVERS):
+            return []
+        if not self.load_plugins:
+            return []
+        known = self._registry(ctx)
+        if isinstance(known, list):  # the plugins themselves are broken: that is the problem
+            return list(known)
+        return station_driver_problems(station, doc, known)
+
+    def call_problems(self, ctx: Any, plan: Any, station: Any) -> list[Problem]:
+        """Roles a sequence calls that its station lacks, and methods the role's driver lacks.
+
+        The same rules as ``run``'s preflight, without connecting anything: a mock role must
+        list the method under ``mock:``; a built-in (or, with plugins loaded, a plugin) driver
+        class must have it. One problem per distinct call, at the ``call:``/``from:`` value.
+        """
+        from litmus_seq.drivers import BUILTIN_DRIVERS
+
+        roles = station.instruments
+        problems: list[Problem] = []
+        seen: set[tuple[str, str | None]] = set()
+        for step in plan.steps:
+            for action in step.actions:
+                if action.role is None or (action.role, action.method) in seen:
+                    continue
+                seen.add((action.role, action.method))
+                where = Location(action.file, action.line, action.column)
+                inst = roles.get(action.role)
+                if inst is None:
+                    problems.append(Problem(where, (
+                        f"role {action.role!r} is not on station {station.id!r}"
+                        f"{_hint(action.role, list(roles))}; roles there: {', '.join(roles) or '(none)'}")))
+                    continue
+                if inst.driver == "mock":
+                    table = inst.mock or {}
+                    if action.method not in table:
+                        problems.append(Problem(where, (
+                            f"{action.role}.{action.method}: the mock for role {action.role!r} has no "
+                            f"method {action.method!r}{_hint(action.method or '', list(table))}; add it "
+                            f"under instruments.{action.role}.mock in the station")))
+                    continue
+                cls = BUILTIN_DRIVERS.get(inst.driver)
+                if cls is None and self.load_plugins:
+                    registry = self._registry(ctx)
+                    if not isinstance(registry, list) and inst.driver in registry:
+                        cls = registry.get(inst.driver)
+                if cls is None:
+                    continue  # unknown driver: reported on the station's driver: line
+                if not callable(getattr(cls, action.method or "", None)):
+                    methods = [m for m in dir(cls) if not m.startswith("_") and callable(getattr(cls, m, None))]
+                    problems.append(Problem(where, (
+                        f"{action.role}.{action.method}: driver {inst.driver!r} has no method "
+                        f"{action.method!r}{_hint(action.method or '', methods)}")))
+        return problems
+
+    def plugin_problems(self, ctx: Any) -> list[Problem]:
+        """What is wrong with loading the project's plugins (none with ``--no-plugins``)."""
+        if not self.load_plugins:
+            return []
+        known = self._registry(ctx)
+        return list(known) if isinstance(known, list) else []
+
+    def _registry(self, ctx: Any) -> Any:
+        if ctx.root not in self._known:
+            from litmus_seq.drivers.registry import collect_drivers
+            from litmus_seq.plugins import get_plugin_manager
+
+            try:
+                pm = get_plugin_manager(project_root=ctx.root, extra=tuple(ctx.config.plugins))
+                self._known[ctx.root] = collect_drivers(pm)
+            except LitmusError as exc:
+                self._known[ctx.root] = _problems_of(exc, "plugins")
+        return self._known[ctx.root]
 
 
-def validate_file(path: Path, ctx: Any) -> tuple[str | None, list[Problem]]:
-    """Validate one file in project ``ctx``; returns its kind and every problem found."""
+def validate_file(path: Path, ctx: Any, drivers: DriverCheck | None = None) -> tuple[str | None, list[Problem]]:
+    """Validate one file in project ``ctx``; returns its kind and every problem found.
+
+    ``drivers`` also checks stations' driver names (see :class:`DriverCheck`).
+    """
     from litmus_seq import models
 
     problems: list[Problem] = []
@@ -70,6 +145,10 @@ def validate_file(path: Path, ctx: Any) -> tuple[str | None, list[Problem]]:
         model = ctx.load(path, models.KINDS[kind])
     except LitmusError as exc:
         return kind, _problems_of(exc, doc.display)
+    if kind == "station" and drivers is not None:
+        return kind, drivers.problems(ctx, model, doc)
+    if kind == "project" and drivers is not None and model.plugins:
+        return kind, drivers.plugin_problems(ctx)  # the plugins it lists must load
     if kind != "sequence":
         return kind, problems
 
@@ -81,20 +160,34 @@ def validate_file(path: Path, ctx: Any) -> tuple[str | None, list[Problem]]:
             product_ok = False
             problems += _problems_of(exc, doc.display)
     station_ref = model.station or ctx.config.station
+    station = None
     if station_ref:
         where = doc.locate(("station",)) if model.station else None
         try:
-            ctx.load_station(station_ref, where=where)
+            station = ctx.load_station(station_ref, where=where)
+            if drivers is not None:
+                problems += drivers.problems(
+                    ctx, station, ctx.document(ctx.resolve(station_ref, "stations", where)))
         except LitmusError as exc:
             problems += _problems_of(exc, doc.display)
     if product_ok:
         from litmus_seq.plan import build_plan
 
         try:
-            build_plan(Path(path), project=ctx)
+            planned = build_plan(Path(path), project=ctx)
         except LitmusError as exc:
             problems += _problems_of(exc, doc.display)
+        else:
+            if station is not None and drivers is not None:
+                problems += drivers.call_problems(ctx, planned, station)
     return kind, problems
+
+
+def _hint(word: str, candidates: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _problems_of(exc: LitmusError, display: str) -> list[Problem]:
@@ -105,12 +198,17 @@ def _problems_of(exc: LitmusError, display: str) -> list[Problem]:
 
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(files: tuple[Path, ...]) -> int:
+@click.option("--no-plugins", is_flag=True,
+              help="Do not load plugins: drivers other than the built-in ones are not checked.")
+def validate(files: tuple[Path, ...], no_plugins: bool) -> int:
     """Check sequence, product, station, fragment and litmus.yaml files (exit 4 on any problem).
 
-    Sequences are also planned, and their product and default station checked.
+    Sequences are also planned, and their product and default station checked; stations'
+    driver names are checked against the installed and project plugins.
     """
     from litmus_seq.project import ProjectContext
+
+    drivers = DriverCheck(load_plugins=not no_plugins)
 
     contexts: dict[Path, ProjectContext] = {}
     problems: list[Problem] = []
@@ -126,11 +224,16 @@ def validate(files: tuple[Path, ...]) -> int:
                     seen.add(str(p))
                     problems.append(p)
             continue
+        if Path(file).is_dir():
+            shown = ctx.display(Path(file)).rstrip("/") or "."
+            problems.append(Problem(Location(shown), (
+                f"is a folder, not a file; give the files in it (e.g. {shown}/*.yaml)")))
+            continue
         if not Path(file).is_file():
             shown = ctx.display(Path(file))
             problems.append(Problem(Location(shown), "file not found; check the path"))
             continue
-        kind, found = validate_file(Path(file), ctx)
+        kind, found = validate_file(Path(file), ctx, drivers)
         fresh = [p for p in found if str(p) not in seen]
         seen.update(str(p) for p in fresh)
         problems += fresh

@@ -18,7 +18,7 @@ from litmus_seq.errors import DriverError, Location, PluginError, Problem
 if TYPE_CHECKING:  # pragma: no cover
     import pluggy
 
-__all__ = ["DriverRegistry", "collect_drivers"]
+__all__ = ["DriverRegistry", "collect_drivers", "station_driver_problems"]
 
 _NAME = re.compile(r"^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$")
 
@@ -133,3 +133,30 @@ def collect_drivers(pm: pluggy.PluginManager) -> DriverRegistry:
         finally:
             registry._current_plugin = None
     return registry
+
+
+def station_driver_problems(
+    station: Any, doc: Any, known: Any, *, mock_roles: Any = (), registry: DriverRegistry | None = None
+) -> list[Problem]:
+    """One problem per instrument of ``station`` whose ``driver:`` is not in ``known``.
+
+    ``doc`` is the station's :class:`litmus_seq.loader.Document`, so each problem points at the
+    ``driver:`` value in the *station* file (where the fix goes), once per role -- not at every
+    sequence line that calls the role. ``known`` is any container of driver names (a registry,
+    or a set when plugins were not loaded); ``registry`` supplies the "did you mean" list.
+    Roles in ``mock_roles`` (``--mock ROLE``) are not checked: they run on the mock driver.
+    """
+    problems: list[Problem] = []
+    names = registry if registry is not None else (known if isinstance(known, DriverRegistry) else None)
+    for role, inst in getattr(station, "instruments", {}).items():
+        if role in mock_roles or inst.driver in known:
+            continue
+        where = doc.locate(("instruments", role, "driver"))
+        candidates = names.names() if names is not None else sorted(known)
+        close = difflib.get_close_matches(inst.driver, candidates, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(Problem(where, (
+            f"unknown driver {inst.driver!r}{hint}; registered drivers: {', '.join(candidates) or '(none)'}. "
+            "Install the plugin that provides it or fix the name (`litmus-seq plugins` lists them)"
+        ), f"instruments.{role}.driver"))
+    return problems
