@@ -145,11 +145,14 @@ class Session:
         auto_confirm: bool = False,
         listeners: Iterable[Any] = (),
         live: bool = False,
+        station_doc: Any = None,
     ) -> None:
         from litmus_seq.plugins import get_plugin_manager
 
         self.project = project
         self.station = station
+        #: the station's loader Document, so preflight can point at its ``driver:`` lines
+        self.station_doc = station_doc
         self.data_dir = Path(data_dir)
         self.pm = pm if pm is not None else get_plugin_manager(project_root=project.root, extra=tuple(plugins))
         self.mock_roles = set(mock_roles)
@@ -191,7 +194,11 @@ class Session:
         from litmus_seq.stores.events import EventStore
         from litmus_seq.stores.materializer import RunMaterializer
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{self.data_dir}: cannot create the data folder ({exc.strerror or exc}); "
+                              "give a writable --data-dir or set LITMUS_DATA_DIR") from exc
         self.event_store = EventStore(self.data_dir)
         self.materializer = RunMaterializer(self.data_dir)
         self.channels = ChannelStore(self.data_dir)
@@ -282,8 +289,25 @@ class Session:
         station = self.station
         problems: list[Problem] = []
         roles = set(station.instruments) if station is not None else set()
-        for role in self.mock_roles - roles:
-            problems.append(Problem(Location("--mock"), f"unknown role '{role}'" + _hint(role, roles)))
+        called = [a for s in plan.steps for a in s.actions if a.role is not None]
+        if station is None and called:
+            names = ", ".join(sorted({a.role for a in called}))  # type: ignore[misc]
+            raise DriverError(problems=[Problem(
+                Location(plan.sequence_file),
+                f"no station: the sequence calls instruments ({names}); give --station ID, or "
+                "`station:` in the sequence or in litmus.yaml")])
+        for role in sorted(self.mock_roles - roles):
+            problems.append(Problem(Location(f"--mock {role}"), f"unknown role '{role}'" + _hint(role, roles)
+                                    + f"; the station's roles are: {', '.join(sorted(roles)) or '(none)'}"))
+        bad_roles: set[str] = set()
+        if station is not None and self.station_doc is not None:
+            from litmus_seq.drivers.registry import station_driver_problems
+
+            registry = self._driver_registry()
+            driver_problems = station_driver_problems(station, self.station_doc, registry,
+                                                      mock_roles=self.mock_roles, registry=registry)
+            problems.extend(driver_problems)  # once, at the station's driver: line
+            bad_roles = {p.path.split(".")[1] for p in driver_problems}
         seen: set[tuple[str | None, str | None, str | None]] = set()
         for step in plan.steps:
             for action in step.actions:
@@ -293,6 +317,8 @@ class Session:
                 seen.add(key)
                 where = Location(action.file, action.line, action.column)  # file:line:col (test_cli_run)
                 if action.role is not None:
+                    if action.role in bad_roles:
+                        continue
                     if action.role not in roles:
                         sid = getattr(station, "id", "<none>")
                         problems.append(Problem(where, f"role '{action.role}' is not on station '{sid}'"

@@ -273,8 +273,9 @@ def test_run_with_uncreatable_data_dir_in_a_real_process(project: Path) -> None:
     assert p.returncode == EXIT_USAGE, p.stderr
     assert "Traceback" not in p.stderr
     lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("litmus-seq: /proc/litmus-seq-test"), lines
-    assert lines[0].endswith("No such file or directory; check the path (a folder on the way is missing or is a file)")
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("/proc/litmus-seq-test/data: cannot create the data folder (No such file or directory)")
+    assert lines[0].endswith("give a writable --data-dir or set LITMUS_DATA_DIR")
 
 
 def test_readers_on_missing_data(project: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -403,3 +403,32 @@ def test_preflight_error_is_one_located_line_and_touches_nothing(project: Path) 
         "'output_onn' (did you mean 'output_on'?)"]
     assert not data.exists() and calls(project) == []  # nothing ran, nothing was connected
 
+
+
+def test_config_errors_of_run_name_where_to_fix_them(tmp_path: Path) -> None:
+    """--station typo, a station driver typo (once, at the station's driver: line), no station."""
+    repo = Path(__file__).resolve().parent.parent
+    proj = tmp_path / "p"
+    for name in ("sequences", "products", "stations", "checks"):
+        shutil.copytree(repo / name, proj / name)
+    text = (proj / "stations" / "sim_bench.yaml").read_text()
+    (proj / "stations" / "typo.yaml").write_text(
+        text.replace("id: sim_bench", "id: typo").replace("driver: scpi.dmm", "driver: scpi.dmmm"))
+    seq = str(proj / "sequences" / "power_board_fct.yaml")
+    proc = subprocess.run([sys.executable, "-m", "litmus_seq.cli.main", "run", seq, "--station", "nope"],
+                          capture_output=True, text=True, cwd=proj)
+    assert proc.returncode == 4 and proc.stderr.startswith("--station nope: station 'nope' not found")
+    proc = subprocess.run([sys.executable, "-m", "litmus_seq.cli.main", "run", seq, "--station", "typo", "--yes"],
+                          capture_output=True, text=True, cwd=proj)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 4 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("stations/typo.yaml:") and "unknown driver 'scpi.dmmm' (did you mean 'scpi.dmm'?)" in lines[0]
+    assert not (proj / "data").exists()  # nothing ran, nothing written
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "bare.yaml").write_text("sequence: x\nsteps:\n  - call: psu.output_on\n  - call: psu.output_off\n")
+    proc = subprocess.run([sys.executable, "-m", "litmus_seq.cli.main", "run", "bare.yaml"],
+                          capture_output=True, text=True, cwd=lone)
+    assert proc.returncode == 4 and proc.stderr.strip() == (
+        "bare.yaml: no station: the sequence calls instruments (psu); give --station ID, or "
+        "`station:` in the sequence or in litmus.yaml")

@@ -294,7 +294,8 @@ def test_unknown_mock_role_is_a_usage_error(project: Path, monkeypatch: pytest.M
                                             capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(project)
     assert cli("run", "sequences/pass.yaml", "--mock", "psx", "--data-dir", "d") == 4
-    assert capsys.readouterr().err.strip() == "--mock: unknown role 'psx' (did you mean 'psu'?)"
+    assert capsys.readouterr().err.strip() == (
+        "--mock psx: unknown role 'psx' (did you mean 'psu'?); the station's roles are: dmm, dut, psu")
 
 
 def test_empty_sequence_exits_5(project: Path, monkeypatch: pytest.MonkeyPatch,

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from litmus_seq.errors import ConfigError, NothingToRun
+from litmus_seq.errors import ConfigError, Location, NothingToRun
 
 
-def load_station(ctx: object, ref: str | None) -> object | None:
-    """The station for a run: ``--station`` (id or file), else the sequence's, else litmus.yaml's."""
+def load_station(ctx: Any, ref: str | None, where: Location | None = None) -> tuple[Any, Any]:
+    """The station for a run and its loader document (for errors at its ``driver:`` lines)."""
     if ref is None:
-        return None
-    return ctx.load_station(ref)  # type: ignore[attr-defined]
+        return None, None
+    from litmus_seq import models
+
+    path = ctx.resolve(ref, "stations", where)
+    return ctx.load(path, models.Station), ctx.document(path)
 
 
 def _reporters(junit_file: str | None, pubdir: str | None, publish_url: str | None) -> list[object]:
@@ -92,7 +96,8 @@ def run(
     plan = build_plan(sequence, project=ctx)
     if not plan.steps:
         raise NothingToRun(f"{ctx.display(sequence.resolve())}: nothing to run (no setup, steps or cleanup)")
-    station = load_station(ctx, station_ref or plan.station_ref or ctx.config.station)
+    where = Location(f"--station {station_ref}") if station_ref else None
+    station, station_doc = load_station(ctx, station_ref or plan.station_ref or ctx.config.station, where)
     tty = sys.stdout.isatty()
     if tty:
         from litmus_seq.console import LiveConsole
@@ -117,6 +122,7 @@ def run(
         auto_confirm=auto_confirm,
         listeners=listeners,
         live=tty,
+        station_doc=station_doc,
     )
     if dry_run:
         session.preflight(plan)
