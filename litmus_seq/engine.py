@@ -21,7 +21,6 @@ from __future__ import annotations
 import difflib
 import gc
 import importlib
-import os
 import platform
 import signal
 import socket
@@ -543,7 +542,6 @@ class RunState:
                 custom: dict[str, Any], dut: dict[str, Any]) -> None:
         bus = self.bus
         bus.run_id = self.run_id
-        steps = self.plan.steps
         bus.emit(ev.RUN_STARTED, **self._run_context(dut_serial, test_phase, operator, custom, dut))
         ran_setup = False
         try:
@@ -757,9 +755,6 @@ class RunState:
         return message
 
     # -- actions --------------------------------------------------------------------------------
-
-    def _instrument(self, role: str) -> Any:
-        return self.session.instruments[role]
 
     def _call_instrument(self, action: PlannedAction, args: dict[str, Any]) -> Any:
         driver = self.session.instruments[action.role]  # type: ignore[index]

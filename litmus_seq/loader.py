@@ -449,7 +449,8 @@ def describe_value(value: Any) -> str:
     return text
 
 
-def _path_str(path: tuple[str | int, ...]) -> str:
+def path_str(path: tuple[str | int, ...]) -> str:
+    """``("steps", 1, "limit", "high")`` -> ``steps[1].limit.high`` (the path in a Problem)."""
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -727,14 +728,14 @@ def _problems(doc: Document, model: Any, errors: list[dict[str, Any]]) -> list[P
             continue
         if m.etype == "missing":
             loc = doc.locate(m.path[:-1])
-            path = _path_str(m.path[:-1])
+            path = path_str(m.path[:-1])
         elif m.etype == "unknown_action" and isinstance(e.get("input"), dict) and e["input"]:
             first = next(iter(e["input"]))
             loc = doc.locate(m.path + (first,), key=True)
-            path = _path_str(m.path)
+            path = path_str(m.path)
         else:
             loc = doc.locate(m.path, key=m.at_key)
-            path = _path_str(m.path)
+            path = path_str(m.path)
         problem = Problem(loc, message, path)
         text = str(problem)
         if text not in seen:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from litmus_seq.errors import ConfigError, ExpressionError, LimitError, LitmusError, Location, Problem
 from litmus_seq.limits import ResolvedLimit, resolve_limit, spec_band
+from litmus_seq.loader import path_str
 
 if TYPE_CHECKING:  # pragma: no cover
     from litmus_seq.project import ProjectContext
@@ -198,17 +199,6 @@ _INLINE_ALLOWED = {
 }
 
 
-def _doc_path(path: tuple[Any, ...]) -> str:
-    """``("steps", 1, "limit", "high")`` -> ``steps[1].limit.high`` (Problem.path)."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 @dataclass(slots=True)
 class _Node:
     """A sequence item after includes are spliced: where it lives and what it is."""
@@ -346,7 +336,7 @@ class _Planner:
         if key in self._seen:
             return
         self._seen.add(key)
-        self.problems.append((cls, Problem(loc, message, _doc_path(path))))
+        self.problems.append((cls, Problem(loc, message, path_str(path))))
 
     def absorb(self, exc: LitmusError, doc: Any, path: tuple[Any, ...]) -> None:
         """Record ``exc``: its own problems if it has located ones, else its message here."""

@@ -17,8 +17,10 @@ and :meth:`StepReporter.close` prints one warning line on stderr.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from litmus_seq import events as ev
@@ -362,3 +364,20 @@ class StepReporter:
         stream = self._stderr if self._stderr is not None else sys.stderr
         for line in self.warning_lines():
             print(line, file=stream, flush=True)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: a reader never sees half."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

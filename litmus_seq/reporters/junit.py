@@ -16,12 +16,11 @@ from __future__ import annotations
 import os
 import re
 import socket
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from litmus_seq.reporters import RunRecord, StepReporter, StepResult, describe_measurement
+from litmus_seq.reporters import RunRecord, StepReporter, StepResult, atomic_write, describe_measurement
 
 __all__ = ["JUnitReport", "build_junit_xml"]
 
@@ -175,17 +174,7 @@ class JUnitReport(StepReporter):
         folder = self.path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, self.path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            atomic_write(self.path, data)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             self.problem(f"cannot write {self.path}: {reason}; check the --junit path")

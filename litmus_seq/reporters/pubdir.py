@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from litmus_seq.reporters import (
+    atomic_write,
     RunRecord,
     StepReporter,
     StepResult,
@@ -49,20 +49,6 @@ def _component(part: str) -> str:
 def step_folder(root: Path, step_path: str) -> Path:
     """The folder of ``step_path`` under ``root`` (each path part made filesystem-safe)."""
     return root.joinpath(*(_component(p) for p in step_path.split("/") if p != ""))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class _Lock:
@@ -155,5 +141,5 @@ class PubDir(StepReporter):
             (result / "brief.txt").write_text(brief, encoding="utf-8")
             if error is not None:
                 (result / "error.txt").write_text(error, encoding="utf-8")
-            _atomic_write(folder / "count", f"{index + 1}\n")
+            atomic_write(folder / "count", f"{index + 1}\n".encode())
         return result
