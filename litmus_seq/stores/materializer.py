@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["RunMaterializer", "materialize_events", "run_file_name", "CHUNK_ROWS"]
 
 #: Measurements kept as Python tuples before they become Arrow arrays.
-CHUNK_ROWS = 65536
+CHUNK_ROWS = 8192
 #: Measurement rows denormalized (and written as one row group) at a time.
 WRITE_ROWS = 16384
 
