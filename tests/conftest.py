@@ -34,3 +34,21 @@ def example_project(tmp_path: Path) -> Path:
         if (REPO / name).exists():
             shutil.copy(REPO / name, dest / name)
     return dest
+
+
+@pytest.fixture
+def reporters_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of tests/data/reporters/project as the working directory (mock-only, no proxies)."""
+    dest = tmp_path / "proj"
+    shutil.copytree(DATA / "reporters" / "project", dest)
+    monkeypatch.chdir(dest)
+    for var in ("LITMUS_DATA_DIR", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    return dest
+
+
+def run_in_data(*args: str) -> int:
+    """``litmus-seq run ARGS --data-dir data`` in-process; returns the exit code."""
+    from litmus_seq.cli.main import main
+
+    return main(["run", *args, "--data-dir", "data"])

@@ -10,30 +10,24 @@ pass.
 
 from __future__ import annotations
 
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_in_data
 
-from litmus_seq.cli.main import main
 from litmus_seq.reporters.junit import JUnitReport
 
 DATA = Path(__file__).resolve().parent / "data" / "reporters" / "project"
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    dest = tmp_path / "proj"
-    shutil.copytree(DATA, dest)
-    monkeypatch.chdir(dest)
-    monkeypatch.delenv("LITMUS_DATA_DIR", raising=False)
-    return dest
+def project(reporters_project: Path) -> Path:
+    return reporters_project
 
 
-def run(*args: str) -> int:
-    return main(["run", *args, "--data-dir", "data"])
+run = run_in_data
 
 
 def check_structure(root: ET.Element) -> list[ET.Element]:

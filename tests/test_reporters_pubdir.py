@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import run_in_data
 
-from litmus_seq.cli.main import main
 from litmus_seq.reporters import RunRecord, StepResult
 from litmus_seq.reporters.pubdir import PubDir, step_folder
 
@@ -22,16 +21,11 @@ DATA = Path(__file__).resolve().parent / "data" / "reporters" / "project"
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    dest = tmp_path / "proj"
-    shutil.copytree(DATA, dest)
-    monkeypatch.chdir(dest)
-    monkeypatch.delenv("LITMUS_DATA_DIR", raising=False)
-    return dest
+def project(reporters_project: Path) -> Path:
+    return reporters_project
 
 
-def run(*args: str) -> int:
-    return main(["run", *args, "--data-dir", "data"])
+run = run_in_data
 
 
 def results(folder: Path) -> list[str]:

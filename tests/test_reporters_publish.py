@@ -10,7 +10,6 @@ run's exit code alone, cost bounded time and end in one warning line on stderr.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import threading
 import time
@@ -20,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_in_data
 
-from litmus_seq.cli.main import main
 from litmus_seq.errors import ConfigError
 from litmus_seq.reporters.publish import Publisher, validate_url
 
@@ -73,13 +72,8 @@ def server() -> Iterator[Collector]:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    dest = tmp_path / "proj"
-    shutil.copytree(DATA, dest)
-    monkeypatch.chdir(dest)
-    for var in ("LITMUS_DATA_DIR", "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    return dest
+def project(reporters_project: Path) -> Path:
+    return reporters_project
 
 
 def closed_port() -> int:
@@ -89,8 +83,7 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def run(*args: str) -> int:
-    return main(["run", *args, "--data-dir", "data"])
+run = run_in_data
 
 
 def test_posts_every_step_then_the_run_in_order(project: Path, server: Collector,
