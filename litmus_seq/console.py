@@ -111,7 +111,8 @@ class LiveConsole:
             if r.get("start") is not None:
                 dt = f"{((r.get('end') or now) - r['start']) / 1e6:.2f} s"
             indent = "  " * r["depth"]
-            table.add_row(indent + r["name"], r["kind"], f"{r['done']}/{r['n']}", f"[{style}]{shown}[/]", dt)
+            progress = "" if r["kind"] == "group" else f"{r['done']}/{r['n']}"  # a group has no vectors
+            table.add_row(indent + r["name"], r["kind"], progress, f"[{style}]{shown}[/]", dt)
         return table
 
     def _start(self) -> None:
