@@ -48,9 +48,10 @@ _PASSED, _FAILED, _ERRORED, _DONE, _SKIPPED, _TERMINATED = (
     oc.PASSED, oc.FAILED, oc.ERRORED, oc.DONE, oc.SKIPPED, oc.TERMINATED,
 )
 _GOOD = frozenset((_PASSED, _DONE, _SKIPPED))
-_STEP_STARTED, _STEP_ENDED, _VECTOR_STARTED, _VECTOR_ENDED = (
-    ev.STEP_STARTED, ev.STEP_ENDED, ev.VECTOR_STARTED, ev.VECTOR_ENDED,
+_STEP_STARTED, _STEP_ENDED, _VECTOR_STARTED, _VECTOR_ENDED, _MEASUREMENT = (
+    ev.STEP_STARTED, ev.STEP_ENDED, ev.VECTOR_STARTED, ev.VECTOR_ENDED, ev.MEASUREMENT,
 )
+time_ns = time.time_ns
 
 
 class Terminated(BaseException):
@@ -188,7 +189,7 @@ class Session:
 
     def open(self) -> None:
         """Open the stores, subscribe them, emit ``session.started``."""
-        from litmus_seq.plugins import plugin_info
+        from litmus_seq.plugins import direct_caller, plugin_info
         from litmus_seq.stores.channels import ChannelStore
         from litmus_seq.stores.events import EventStore
         from litmus_seq.stores.materializer import RunMaterializer
@@ -211,7 +212,7 @@ class Session:
             self._register(listener, f"litmus_seq.listener.{i}")
         hook = self.pm.hook
         deliver_one = hook.litmus_seq_event if hook.litmus_seq_event.get_hookimpls() else None
-        self.bus = ev.EventBus(self.session_id, hook.litmus_seq_events, deliver_one)
+        self.bus = ev.EventBus(self.session_id, direct_caller(hook.litmus_seq_events), deliver_one)
         st = self.station
         hook.litmus_seq_session_start(session=self)
         self.bus.emit(
@@ -499,6 +500,13 @@ class RunState:
         self._limit_dicts: dict[int, dict[str, Any]] = {}
         self.live = session.live
         self._in_cleanup = False
+        # the hot path stamps its own events (EventBus.push): one dict literal per event
+        self._sid = session.session_id
+        self._next_seq = self.bus.next_seq
+        self._push = self.bus.push
+        self._pins_get = self.pins.get
+        self._fixture_get = self.fixture_connections.get
+        self._bound: dict[tuple[str, str], Callable[..., Any]] = {}
 
     # -- run ------------------------------------------------------------------------------------
 
@@ -508,8 +516,6 @@ class RunState:
         product, station = plan.product, session.station
         commit, branch = _git_info(plan.root)
         project_name = getattr(getattr(session.project, "config", None), "name", None) or plan.root.name
-        import json
-
         return dict(
             dut_serial=dut_serial,
             dut_part_number=dut.get("part_number") or getattr(product, "part_number", None),
@@ -535,7 +541,7 @@ class RunState:
             python_version=platform.python_version(),
             litmus_seq_version=_version(),
             custom=custom,
-            plan=json.dumps(plan.to_json(), default=str),
+            plan=plan.json_text(),
         )
 
     def execute(self, *, dut_serial: str | None, test_phase: str | None, operator: str | None,
@@ -641,10 +647,11 @@ class RunState:
     def _run_step(self, step: PlannedStep) -> str:
         bus = self.bus
         path = step.step_path
-        # hot path: event dicts built directly (emit_event), no keyword repacking
-        bus.emit_event({"event_type": _STEP_STARTED, "step_path": path, "step_index": step.step_index,
-                        "node_id": step.node_id, "name": step.name, "kind": step.kind,
-                        "vector_count": len(step.vectors)})
+        push, sid, rid, next_seq = self._push, self._sid, self.run_id, self._next_seq
+        # hot path: complete event dicts built directly (EventBus.push), no keyword repacking
+        push({"event_type": _STEP_STARTED, "session_id": sid, "run_id": rid, "seq": next_seq(),
+              "timestamp": time_ns() // 1000, "step_path": path, "step_index": step.step_index,
+              "node_id": step.node_id, "name": step.name, "kind": step.kind, "vector_count": len(step.vectors)})
         if self.live:
             bus.flush()
         step_outcome: str | None = None
@@ -666,7 +673,8 @@ class RunState:
             raise
         if step_outcome is None:
             step_outcome = _DONE
-        bus.emit_event({"event_type": _STEP_ENDED, "step_path": path, "outcome": step_outcome, "error": error})
+        push({"event_type": _STEP_ENDED, "session_id": sid, "run_id": rid, "seq": next_seq(),
+              "timestamp": time_ns() // 1000, "step_path": path, "outcome": step_outcome, "error": error})
         self.step_outcomes[path] = step_outcome
         bus.flush()
         return step_outcome
@@ -710,9 +718,11 @@ class RunState:
                 return _SKIPPED, None
         attempts = step.retry_max + 1
         outcome, error = _DONE, None
+        push, sid, rid, next_seq = self._push, self._sid, self.run_id, self._next_seq
         for attempt in range(attempts):
-            bus.emit_event({"event_type": _VECTOR_STARTED, "step_path": path, "vector_index": vector.index,
-                            "retry": attempt, "params": params})
+            push({"event_type": _VECTOR_STARTED, "session_id": sid, "run_id": rid, "seq": next_seq(),
+                  "timestamp": time_ns() // 1000, "step_path": path, "vector_index": vector.index,
+                  "retry": attempt, "params": params})
             ctx = StepContext(self, params, path, vector.index, attempt)
             outcome, error = _DONE, None
             try:
@@ -739,8 +749,9 @@ class RunState:
                 error = self._diagnose(exc, path)
             if error is None and outcome in (_FAILED, _ERRORED):
                 error = ctx.failure
-            bus.emit_event({"event_type": _VECTOR_ENDED, "step_path": path, "vector_index": vector.index,
-                            "retry": attempt, "outcome": outcome, "error": error})
+            push({"event_type": _VECTOR_ENDED, "session_id": sid, "run_id": rid, "seq": next_seq(),
+                  "timestamp": time_ns() // 1000, "step_path": path, "vector_index": vector.index,
+                  "retry": attempt, "outcome": outcome, "error": error})
             if outcome in _GOOD or attempt == attempts - 1:
                 break
             if step.retry_delay_s:
@@ -757,9 +768,13 @@ class RunState:
     # -- actions --------------------------------------------------------------------------------
 
     def _call_instrument(self, action: PlannedAction, args: dict[str, Any]) -> Any:
-        driver = self.session.instruments[action.role]  # type: ignore[index]
+        key = (action.role, action.method)
         try:
-            return getattr(driver, action.method)(**args)  # type: ignore[arg-type]
+            method = self._bound.get(key)  # type: ignore[arg-type]
+            if method is None:
+                driver = self.session.instruments[action.role]  # type: ignore[index]
+                method = self._bound[key] = getattr(driver, action.method)  # type: ignore[index,arg-type]
+            return method(**args)
         except LitmusError:
             raise
         except Exception as exc:
@@ -877,7 +892,13 @@ class RunState:
             if units is None:
                 units = limit.units
         self.names[name] = value
-        self._emit_measurement(ctx, name, num, text, units, outcome, marginal, ldict, role, channel)
+        self._push({  # _emit_measurement, inlined: this is the per-measurement path
+            "event_type": _MEASUREMENT, "session_id": self._sid, "run_id": self.run_id,
+            "seq": self._next_seq(), "timestamp": time_ns() // 1000, "step_path": ctx.step_path,
+            "vector_index": ctx.vector_index, "retry": ctx.retry, "name": name, "value": num, "text": text,
+            "units": units, "outcome": outcome, "marginal": marginal, "limit": ldict, "instrument": role,
+            "channel": channel, "dut_pin": self._pins_get(name), "fixture_connection": self._fixture_get(name),
+        })
         if _SEVERITY[outcome] > _SEVERITY[ctx.outcome]:
             ctx.outcome = outcome
             if ctx.failure is None and (outcome == _FAILED or outcome == _ERRORED):
@@ -887,8 +908,12 @@ class RunState:
     def _emit_measurement(self, ctx: StepContext, name: str, num: float | None, text: str | None,
                           units: str | None, outcome: str, marginal: bool, ldict: Any,
                           role: str | None, channel: str | None) -> None:
-        self.bus.emit_event({
-            "event_type": ev.MEASUREMENT,
+        self._push({
+            "event_type": _MEASUREMENT,
+            "session_id": self._sid,
+            "run_id": self.run_id,
+            "seq": self._next_seq(),
+            "timestamp": time_ns() // 1000,
             "step_path": ctx.step_path,
             "vector_index": ctx.vector_index,
             "retry": ctx.retry,

@@ -22,6 +22,7 @@ keeps a measurement at a few microseconds: a pluggy hook call alone costs ~2 µs
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -121,9 +122,13 @@ class EventBus:
     ``deliver_batch`` is typically ``pm.hook.litmus_seq_events``; ``deliver_one`` is the per-event
     hook, or ``None`` when no plugin implements it (checked once, so the hot path does not pay a
     hook call per measurement for nobody).
+
+    The engine's hot path builds its events complete (``seq`` from :attr:`next_seq`, ``run_id``,
+    ``timestamp``) and hands them over with :meth:`push`: one dict literal and one call per
+    event. Everyone else uses :meth:`emit`.
     """
 
-    __slots__ = ("session_id", "run_id", "_seq", "_buffer", "_deliver_batch", "_deliver_one",
+    __slots__ = ("session_id", "run_id", "next_seq", "_buffer", "_deliver_batch", "_deliver_one",
                  "delivering", "pending_signal")
 
     def __init__(
@@ -134,7 +139,8 @@ class EventBus:
     ) -> None:
         self.session_id = session_id
         self.run_id: str | None = None
-        self._seq = 0
+        #: the next ``seq`` of this session (strictly increasing from 1)
+        self.next_seq: Callable[[], int] = itertools.count(1).__next__
         self._buffer: list[Event] = []
         self._deliver_batch = deliver_batch
         self._deliver_one = deliver_one
@@ -144,25 +150,24 @@ class EventBus:
 
     def emit(self, event_type: str, **fields: Any) -> Event:
         """Build, stamp and buffer one event; returns it."""
-        self._seq += 1
         fields["event_type"] = event_type
         fields["session_id"] = self.session_id
         fields["run_id"] = self.run_id
-        fields["seq"] = self._seq
+        fields["seq"] = self.next_seq()
         fields["timestamp"] = time.time_ns() // 1000
-        self._buffer.append(fields)
-        if self._deliver_one is not None:
-            self._deliver_one(event=fields)
-        return fields
+        return self.push(fields)
 
     def emit_event(self, event: Event) -> Event:
-        """Stamp and buffer an event dict built by the caller (hot path: no kwargs repacking)."""
-        self._seq += 1
+        """Stamp and buffer an event dict built by the caller (no kwargs repacking)."""
         event["session_id"] = self.session_id
         event["run_id"] = self.run_id
-        event["seq"] = self._seq
+        event["seq"] = self.next_seq()
         if "timestamp" not in event:
             event["timestamp"] = time.time_ns() // 1000
+        return self.push(event)
+
+    def push(self, event: Event) -> Event:
+        """Buffer an event that is already stamped (the engine's hot path)."""
         buf = self._buffer
         buf.append(event)
         if self._deliver_one is not None:

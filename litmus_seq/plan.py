@@ -145,13 +145,28 @@ class Plan:
     station_ref: str | None = None  # the sequence's default station (id or path)
     # run-time limit resolution for names only known when measured (python steps)
     _resolver: Any = field(default=None, repr=False, compare=False)
+    # Built on first use and kept: a station runs the same plan unit after unit, and encoding a
+    # 10,000-step plan costs ~10 µs a step (bench/RESULTS.md). A plan is not changed once built.
+    _items: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    _json_text: str | None = field(default=None, repr=False, compare=False)
 
     def discovered_items(self) -> list[dict[str, Any]]:
-        return [s.identity() for s in self.steps]
+        """The ``test.steps_discovered`` items: one list shared by every run (read-only)."""
+        if self._items is None:
+            self._items = [s.identity() for s in self.steps]
+        return self._items
 
     def to_json(self) -> dict[str, Any]:
         """DESIGN §3: ``{"sequence", "steps": [{node_id, step_path, name, file, line, vectors}]}``."""
         return {"sequence": self.sequence_name, "steps": [s.to_json() for s in self.steps]}
+
+    def json_text(self) -> str:
+        """:meth:`to_json` as JSON text (the ``plan`` of ``run.started`` and of the run file)."""
+        if self._json_text is None:
+            import json
+
+            self._json_text = json.dumps(self.to_json(), separators=(",", ":"), default=str)
+        return self._json_text
 
     def resolve_limit(self, step: PlannedStep, params: dict[str, Any], name: str) -> ResolvedLimit | None:
         """The limit for measurement ``name`` of ``step`` under ``params``, for measurements only

@@ -165,6 +165,34 @@ def register_builtin(pm: pluggy.PluginManager, plugin: object, name: str) -> Non
     _register(pm, plugin, PluginSource(name, "builtin", module))
 
 
+def direct_caller(hook: Any) -> Any:
+    """A callable ``(**kwargs)`` equivalent to calling ``hook`` for a hook without results.
+
+    The event bus delivers a batch at every step boundary; pluggy's dispatch costs ~2 µs a call
+    there, calling the implementations' functions directly ~0.2 µs. The implementations are
+    re-read whenever their number changes (a plugin registered or unregistered), and the plain
+    hook call is used whenever an implementation is a wrapper (whose semantics need pluggy).
+    """
+    state: dict[str, Any] = {"n": -1, "calls": ()}
+
+    def call(**kwargs: Any) -> None:
+        impls = hook.get_hookimpls()
+        if len(impls) != state["n"] or any(a is not b for a, b in zip(impls, state["impls"])):
+            state["n"], state["impls"] = len(impls), impls
+            if any(i.hookwrapper or i.wrapper for i in impls):
+                state["calls"] = None
+            else:  # pluggy's call order: last registered first (tryfirst/trylast already sorted in)
+                state["calls"] = [(i.function, tuple(i.argnames)) for i in reversed(impls)]
+        calls = state["calls"]
+        if calls is None:
+            hook(**kwargs)
+            return
+        for fn, argnames in calls:
+            fn(*[kwargs[a] for a in argnames])
+
+    return call
+
+
 def plugin_info(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     """One JSON-ready dict per registered plugin: name, source, module, file, dist, version,
     entry_point and the sorted hook names it implements."""

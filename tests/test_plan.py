@@ -653,3 +653,16 @@ def test_planning_ten_thousand_vectors_is_fast(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - t0
     assert len(plan.steps[0].vectors) == 10010
     assert elapsed < 1.0, elapsed
+
+
+def test_plan_json_text_and_items_are_built_once(repo: Path) -> None:
+    """A station runs one plan unit after unit: its JSON and step identities are made once."""
+    import json
+
+    plan = build_plan(repo / "sequences" / "power_board_fct.yaml")
+    text = plan.json_text()
+    assert json.loads(text) == json.loads(json.dumps(plan.to_json(), default=str))
+    assert plan.json_text() is text
+    items = plan.discovered_items()
+    assert plan.discovered_items() is items
+    assert [i["step_path"] for i in items] == [s.step_path for s in plan.steps]

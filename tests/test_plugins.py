@@ -378,3 +378,48 @@ def test_entry_point_plugin_with_misspelled_hook_names_distribution(tmp_path: Pa
     assert "entry point" in line and "litmus-seq-typo 1.2" in line
     assert "did you mean 'litmus_seq_register_drivers'" in line
     monkeypatch.delitem(sys.modules, module)
+
+
+def test_direct_caller_matches_the_hook_and_follows_registrations() -> None:
+    """The event bus's dispatch: same order and arguments as pluggy, new plugins picked up."""
+    from litmus_seq.hookspecs import hookimpl
+    from litmus_seq.plugins import direct_caller
+
+    pm = get_plugin_manager(project_root=None)
+    seen: list[tuple[str, object]] = []
+
+    class First:
+        @hookimpl
+        def litmus_seq_events(self, events: list) -> None:
+            seen.append(("first", len(events)))
+
+    class Second:
+        @hookimpl
+        def litmus_seq_events(self) -> None:  # pluggy lets an implementation take fewer arguments
+            seen.append(("second", None))
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def litmus_seq_events(self, events: list):  # type: ignore[no-untyped-def]
+            seen.append(("wrapper", len(events)))
+            return (yield)
+
+    call = direct_caller(pm.hook.litmus_seq_events)
+    call(events=[1])  # nobody subscribed: nothing happens
+    assert seen == []
+    pm.register(First(), name="first")
+    pm.register(Second(), name="second")
+    call(events=[1, 2])
+    direct = list(seen)
+    seen.clear()
+    pm.hook.litmus_seq_events(events=[1, 2])
+    assert direct == seen == [("second", None), ("first", 2)]  # pluggy's order: last registered first
+    seen.clear()
+    wrapper = Wrapper()
+    pm.register(wrapper, name="wrapper")
+    call(events=[1, 2, 3])  # a wrapper needs pluggy's machinery: the caller hands over to the hook
+    assert seen == [("wrapper", 3), ("second", None), ("first", 3)]
+    seen.clear()
+    pm.unregister(wrapper)
+    call(events=[7])
+    assert seen == [("second", None), ("first", 1)]

@@ -110,7 +110,7 @@ def test_timer_flushes_without_close(tmp_path: Path) -> None:
     store.close()
 
 
-def test_run_end_and_batch_size_flush_synchronously(tmp_path: Path) -> None:
+def test_run_end_flushes_synchronously_and_a_full_batch_in_the_background(tmp_path: Path) -> None:
     store = EventStore(tmp_path, flush_interval_s=3600, batch_size=10**9)
     bus, rec = make_bus(store)
     start_session(bus)
@@ -119,12 +119,17 @@ def test_run_end_and_batch_size_flush_synchronously(tmp_path: Path) -> None:
     assert list(read_events(store.paths[0])) == rec.events  # run.ended wrote everything
     store.close()
 
+    # a full batch wakes the writer thread (compression runs beside the engine, off its step)
     small = EventStore(tmp_path / "b", flush_interval_s=3600, batch_size=3)
     bus, rec = make_bus(small)
     for i in range(3):
         bus.emit(ev.WARNING, message=f"w{i}")
     bus.flush()
-    assert len(list(read_events(small.paths[0]))) == 3
+    deadline = time.monotonic() + 30  # liveness bound, not a timing assertion
+    while not (small.paths and len(list(read_events(small.paths[0]))) == 3):
+        assert time.monotonic() < deadline, "the full batch was never written"
+        time.sleep(0.01)
+    assert [e["message"] for e in read_events(small.paths[0])] == ["w0", "w1", "w2"]
     small.close()
 
 
@@ -157,3 +162,28 @@ def test_second_store_for_same_session_does_not_clobber(tmp_path: Path) -> None:
     b.close()
     assert a.paths[0] != b.paths[0] and b.paths[0].name == "sess-0001_2.arrow"
     assert _read_all(a.paths) == first and _read_all(b.paths) == second
+
+
+def test_per_plan_values_are_encoded_once_and_round_trip(tmp_path: Path) -> None:
+    """The plan text and the discovered items repeat every run: the store encodes each object
+    once (by identity), and what it reads back is still exactly what was emitted."""
+    from litmus_seq.stores import events as store_mod
+
+    store = EventStore(tmp_path, flush_interval_s=3600)
+    bus, rec = make_bus(store)
+    start_session(bus)
+    items = [{"node_id": f"s.yaml::main/s{i}", "step_path": f"main/s{i}", "line": i} for i in range(100)]
+    plan_text = '{"sequence":"x","steps":[' + ",".join(f'{{"i":{i}}}' for i in range(100)) + "]}"
+    for run in ("r1", "r2"):
+        bus.run_id = run
+        bus.emit(ev.RUN_STARTED, dut_serial=run, plan=plan_text, custom={"lot": run})
+        bus.emit(ev.STEPS_DISCOVERED, items=items)
+        bus.emit(ev.RUN_ENDED, outcome="passed", error=None)
+        bus.flush()
+    assert id(items) in store_mod._memo and id(plan_text) in store_mod._memo
+    store.close()
+    back = list(read_events(store.paths[0]))
+    assert back == rec.events
+    started = [e for e in back if e["event_type"] == ev.RUN_STARTED]
+    assert [e["custom"] for e in started] == [{"lot": "r1"}, {"lot": "r2"}]
+    assert all(e["plan"] == plan_text for e in started)

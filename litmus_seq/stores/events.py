@@ -145,6 +145,35 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), default=str)
 
 
+# Values a station sends again with every run: the resolved plan (a str, immutable) and the
+# plan's ``test.steps_discovered`` items (one list per plan, read-only by contract). Encoding
+# them is ~10 µs a step of the plan; each object is encoded once (keyed by identity, and kept
+# alive so that its id cannot be reused).
+_MEMO_KEYS = frozenset(((ev.RUN_STARTED, "plan"), (ev.STEPS_DISCOVERED, "items")))
+_MEMO_MIN = 64  # smaller values are cheaper to encode than to look up
+_MEMO_SIZE = 8
+_memo: dict[int, tuple[Any, str]] = {}
+
+
+def _dumps_data(event_type: Any, data: dict[str, Any]) -> str:
+    """``_dumps(data)``, with the big per-plan values encoded once per object."""
+    big = [k for k, v in data.items() if (event_type, k) in _MEMO_KEYS and type(v) in (str, list)
+           and len(v) >= _MEMO_MIN]
+    if not big:
+        return _dumps(data)
+    pieces = []
+    for k in big:
+        v = data[k]
+        hit = _memo.get(id(v))
+        if hit is None or hit[0] is not v:
+            if len(_memo) >= _MEMO_SIZE:
+                del _memo[next(iter(_memo))]
+            hit = _memo[id(v)] = (v, _dumps(v))
+        pieces.append(f"{_dumps(k)}:{hit[1]}")
+    rest = _dumps({k: v for k, v in data.items() if k not in big})
+    return ("{" if rest == "{}" else rest[:-1] + ",") + ",".join(pieces) + "}"
+
+
 _NONE = type(None)
 _OK: dict[str, frozenset[type]] = {
     "s": frozenset((str, _NONE)), "f": frozenset((float, _NONE)), "i": frozenset((int, _NONE)),
@@ -308,7 +337,7 @@ def _other_row(e: dict[str, Any]) -> tuple[Any, ...]:
     if not data and e.get("event_type") in _FAST_KEYS:
         data_text: str | None = "{}"  # marks "not the fast layout" for the reader
     else:
-        data_text = _dumps(data) if data else None
+        data_text = _dumps_data(e.get("event_type"), data) if data else None
     return (*head, *_NO_HOT, None, None, data_text, *_NO_STEPCOLS)
 
 
@@ -428,22 +457,56 @@ _COLUMNAR_KEYS: dict[str, frozenset[str]] = {
 _COLUMNAR_SIZES: dict[str, int] = {et: len(keys) for et, keys in _COLUMNAR_KEYS.items()}
 
 
+def _column(col: list[Any], typ: pa.DataType, kind: str) -> pa.Array:
+    """``pa.array(col, typ)``, with the common constant columns (a session's id, a run's id,
+    the many ``None`` of optional fields) made without converting every value.
+
+    ``list.count`` compares in C (identity first); only ``None`` and ``str`` constants take the
+    shortcut, where equality cannot hide a different type. Ints are converted by inference,
+    which refuses nothing but reports a float as ``double`` (pyarrow would truncate 1.5 to 1 in
+    an int64 column): a misfit raises ``TypeError`` so that the caller takes the row path.
+    """
+    import pyarrow as pa
+
+    global _INT64
+    if _INT64 is None:
+        _INT64 = pa.int64()
+    n = len(col)
+    first = col[0] if n else None
+    if kind == "s" or first is None:
+        if (first is None or type(first) is str) and col.count(first) == n:
+            return pa.nulls(n, typ) if first is None else pa.repeat(pa.scalar(first, typ), n)
+    if kind == "i":
+        arr = pa.array(col)
+        if arr.type == _INT64:
+            return arr if typ == _INT64 else arr.cast(typ)  # int64 -> timestamp[us]: same buffers
+        if arr.type == pa.null():
+            return pa.nulls(n, typ)
+        raise TypeError("not an int64 column")
+    return pa.array(col, type=typ)
+
+
+_INT64: Any = None  # pa.int64(), set on first use (pyarrow is imported lazily)
+_KINDS: dict[str, str] = {k: kind for k, kind in (*_COMMON, *_SCOPED, *_HOT, *_STEPCOLS)}
+_KINDS.update(seq="i", timestamp="i")
+_FLOAT_OK = frozenset((float, int, type(None)))
+
+
 def _columnar_batch(et: str, group: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch | None:
     """One event type's group as a record batch; ``None`` if a value does not fit its column."""
     import pyarrow as pa
 
     n = len(group)
     cols: dict[str, Any] = {}
+    kinds = _KINDS
     try:
-        for k in ("seq", "timestamp", *_COLUMNAR[et]):
+        for k in ("seq", "timestamp", "session_id", "run_id", *_COLUMNAR[et]):
             col = [e[k] for e in group]
-            allowed = _CHECKED.get(k)
-            if allowed is not None and not set(map(type, col)) <= allowed:
+            kind = kinds[k]
+            if k == "value" and not set(map(type, col)) <= _FLOAT_OK:  # True would become 1.0
                 return None
-            cols[k] = pa.array(col, type=schema.field(k).type)
-        for k in ("session_id", "run_id"):
-            cols[k] = pa.array([e[k] for e in group], type=pa.string())
-        cols["event_type"] = pa.array([et] * n, type=pa.string())
+            cols[k] = _column(col, schema.field(k).type, kind)
+        cols["event_type"] = pa.repeat(pa.scalar(et, pa.string()), n)
         if et == ev.VECTOR_STARTED:
             cols["params"] = pa.array(["{}" if e["params"] == {} else _dumps(e["params"]) for e in group],
                                       type=pa.string())
@@ -451,14 +514,17 @@ def _columnar_batch(et: str, group: list[dict[str, Any]], schema: pa.Schema) -> 
             limits = _Limits()
             lims = [e["limit"] for e in group]
             idx = [None if lim is None else limits.index(lim) for lim in lims]
-            if any(i is None and lim is not None for i, lim in zip(idx, lims)):
+            if None in idx and any(i is None and lim is not None for i, lim in zip(idx, lims)):
                 return None  # a limit that does not fit the columns: row path (JSON)
-            cols["limit_set"] = pa.array([lim is not None for lim in lims], type=pa.bool_())
             index = pa.array(idx, type=pa.int32())
+            cols["limit_set"] = index.is_valid()
             by_column = list(zip(*limits.rows)) if limits.rows else [()] * len(_LIMIT)
             for values, (k, _) in zip(by_column, _LIMIT):
                 f = schema.field(f"limit_{k}")
-                cols[f.name] = pa.array(values, type=f.type).take(index)
+                if values.count(None) == len(values):
+                    cols[f.name] = pa.nulls(n, f.type)
+                else:
+                    cols[f.name] = pa.array(values, type=f.type).take(index)
     except (TypeError, ValueError, OverflowError, KeyError, pa.ArrowException):
         return None
     arrays = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
@@ -630,6 +696,7 @@ class EventStore:
         self._files: dict[Any, _SessionFile] = {}
         self._schema: pa.Schema | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a full batch is pending: write it now
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._closed = False
@@ -655,13 +722,13 @@ class EventStore:
             n = len(self._pending)
         if self._thread is None:
             self._start_timer()
-        if n >= self.batch_size:
+        # the engine delivers right after run.ended / session.ended: they end their batch
+        if events and events[-1].get("event_type") in _SEAL_TYPES:
             self.flush()
-            return
-        for e in events:
-            if e["event_type"] in _SEAL_TYPES:
-                self.flush()
-                return
+        elif n >= self.batch_size:
+            # written by the background thread: compressing and writing release the GIL, so
+            # that part runs beside the engine on another core instead of inside its step
+            self._wake.set()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -722,14 +789,19 @@ class EventStore:
     def _timer(self) -> None:
         interval = self.flush_interval_s
         timeout = interval
-        while not self._stop.wait(timeout):
+        while True:
+            self._wake.wait(timeout)
+            if self._stop.is_set():
+                return
+            full = self._wake.is_set()
+            self._wake.clear()
             with self._lock:
                 since = self._since if self._pending else None
             if since is None:
                 timeout = interval
                 continue
             age = time.monotonic() - since
-            if age < interval:
+            if age < interval and not full:
                 timeout = interval - age
                 continue
             try:
@@ -753,6 +825,7 @@ class EventStore:
             return
         self._closed = True
         self._stop.set()
+        self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         try:
