@@ -183,7 +183,11 @@ def bench_marginal(res: Results, tmp: Path, sizes: Sequence[int], procs: int, ht
             us = _marginal(lit, n)
             res.raw[f"litmus_{key}"] = [c.out for c in lit]
             res.add("engine", f"litmus-seq {label} (N={n:,})", us, "µs", target=target, better="lower",
-                    note=f"run+stores of 1 item: {median([c.out['t1'] for c in lit]) * 1e3:.1f} ms")
+                    note=f"first run of a loaded plan (as `litmus-seq run`); run+stores of 1 item: "
+                         f"{median([c.out['t1'] for c in lit]) * 1e3:.1f} ms")
+            nxt = median([(c.out["tn_next"] - c.out["t1_next"]) / (n - 1) * 1e6 for c in lit])
+            res.add("engine", f"litmus-seq {label}, next unit (N={n:,})", nxt, "µs",
+                    note="second run of the same plan in a new session (a station testing unit after unit)")
             # the floor writes litmus-seq's exact schema: take it from the file just written
             template = next((tmp / "out" / f"{key}_0" / "n" / "runs").rglob("*.parquet"))
             steps, meas = floor_shape(n)

@@ -52,6 +52,8 @@ _STEP_STARTED, _STEP_ENDED, _VECTOR_STARTED, _VECTOR_ENDED, _MEASUREMENT = (
     ev.STEP_STARTED, ev.STEP_ENDED, ev.VECTOR_STARTED, ev.VECTOR_ENDED, ev.MEASUREMENT,
 )
 time_ns = time.time_ns
+#: Allocations between young garbage collections while a run executes (CPython's default: 700).
+RUN_GC_THRESHOLD = 50_000
 
 
 class Terminated(BaseException):
@@ -420,11 +422,17 @@ class Session:
         # allocations trigger do not walk it again and again (measured: 40-50 µs a step at
         # 10,000 steps without this; bench/RESULTS.md).
         gc.freeze()
+        # The run's own objects mostly die young or live until the run is sealed (buffered events,
+        # per-step state): collecting every 700 allocations re-scans them again and again
+        # (~10 µs a step at 10,000 steps). Collect less often; cycles still get collected.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(RUN_GC_THRESHOLD, 20, 20)
         try:
             with _signals_as_exceptions(self.bus):  # type: ignore[arg-type]
                 state.execute(dut_serial=dut_serial, test_phase=test_phase, operator=operator or self.operator,
                               custom=dict(custom or {}), dut=dict(dut or {}))
         finally:
+            gc.set_threshold(*thresholds)
             gc.unfreeze()
         self.last_outcome = state.outcome
         parquet = None

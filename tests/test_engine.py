@@ -342,3 +342,30 @@ def test_data_dir_resolution(case: str, project: Path, tmp_path: Path, monkeypat
     others = [p for p in (tmp_path / "from_flag", tmp_path / "from_env", project / "from_yaml", cwd / "data")
               if p != expected]
     assert not any(p.exists() for p in others)
+
+
+def test_young_collections_are_rarer_during_a_run_and_restored_after(project: Path, tmp_path: Path) -> None:
+    """The engine collects less often while a run executes (bench/RESULTS.md) and puts the
+    interpreter's setting back afterwards, even when the run fails."""
+    import gc
+
+    from litmus_seq.engine import RUN_GC_THRESHOLD
+
+    seen: list[int] = []
+
+    class Watcher:
+        @hookimpl
+        def litmus_seq_events(self, events: list[dict[str, Any]]) -> None:
+            seen.append(gc.get_threshold()[0])
+
+    before = gc.get_threshold()
+    seq = project / "sequences" / "fail.yaml"
+    ctx = ProjectContext.for_path(seq)
+    plan = build_plan(seq, project=ctx)
+    station = ctx.load_station(plan.station_ref or ctx.config.station)
+    with Session(project=ctx, station=station, data_dir=tmp_path / "data", listeners=[Watcher()]) as session:
+        result = session.run(plan, dut_serial="SN-GC")
+    assert result.outcome == "failed"
+    assert RUN_GC_THRESHOLD in seen  # deliveries inside the run saw the run's setting
+    assert gc.get_threshold() == before
+    assert not gc.isenabled() or gc.get_freeze_count() == 0  # the freeze is undone too
