@@ -173,12 +173,12 @@ def direct_caller(hook: Any) -> Any:
     re-read whenever their number changes (a plugin registered or unregistered), and the plain
     hook call is used whenever an implementation is a wrapper (whose semantics need pluggy).
     """
-    state: dict[str, Any] = {"n": -1, "calls": ()}
+    state: dict[str, Any] = {"impls": None, "calls": None}
 
     def call(**kwargs: Any) -> None:
         impls = hook.get_hookimpls()
-        if len(impls) != state["n"] or any(a is not b for a, b in zip(impls, state["impls"])):
-            state["n"], state["impls"] = len(impls), impls
+        if impls != state["impls"]:  # HookImpl compares by identity: a plugin came or went
+            state["impls"] = impls
             if any(i.hookwrapper or i.wrapper for i in impls):
                 state["calls"] = None
             else:  # pluggy's call order: last registered first (tryfirst/trylast already sorted in)
