@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -187,3 +188,36 @@ def test_per_plan_values_are_encoded_once_and_round_trip(tmp_path: Path) -> None
     started = [e for e in back if e["event_type"] == ev.RUN_STARTED]
     assert [e["custom"] for e in started] == [{"lot": "r1"}, {"lot": "r2"}]
     assert all(e["plan"] == plan_text for e in started)
+
+
+@pytest.mark.parametrize("misfit", [None, ("retry", 1.5), ("value", True), ("units", 5), ("run_id", None)])
+def test_columnar_groups_round_trip_constants_and_misfits(tmp_path: Path, misfit: Any) -> None:
+    """A flush converts each event type as whole columns, with shortcuts for constant columns
+    (one session and run id, optional fields that are all None). One value that does not fit
+    its column anywhere in the group must still come back exactly as it was emitted."""
+    store = EventStore(tmp_path, flush_interval_s=3600)
+    bus, rec = make_bus(store)
+    start_session(bus)
+    bus.run_id = "run-1"
+    lim = {"comparator": "GELE", "low": 3.0, "high": 3.6, "nominal": None, "equals": None, "pattern": None,
+           "units": "V", "marginal_low": None, "marginal_high": None, "spec_low": None, "spec_high": None,
+           "guardband_pct": None, "source": "step", "characteristic_id": None, "spec_ref": None}
+    for i in range(300):
+        bus.emit_event({"event_type": ev.STEP_STARTED, "step_path": f"main/s{i}", "step_index": i,
+                        "node_id": f"x.yaml::main/s{i}", "name": f"s{i}", "kind": "measure", "vector_count": 1})
+        e = {"event_type": ev.MEASUREMENT, "step_path": f"main/s{i}", "vector_index": 0, "retry": 0, "name": "v",
+             "value": 3.0 + i / 1000, "text": None, "units": None, "outcome": "passed", "marginal": False,
+             "limit": lim if i % 2 else None, "instrument": "dmm", "channel": None, "dut_pin": None,
+             "fixture_connection": None}
+        if misfit is not None and i == 150:
+            e[misfit[0]] = misfit[1]
+        bus.emit_event(e)
+        bus.emit_event({"event_type": ev.STEP_ENDED, "step_path": f"main/s{i}", "outcome": "passed", "error": None})
+        if misfit is not None and misfit[0] == "run_id" and i == 150:
+            bus.run_id = None  # a run id that changes inside one flush
+        bus.flush()
+    store.close()
+    back = list(read_events(store.paths[0]))
+    assert back == rec.events
+    assert [type(e.get("value")) for e in back if e["event_type"] == ev.MEASUREMENT][150] is (
+        bool if misfit == ("value", True) else float)
