@@ -1,31 +1,50 @@
 """litmus-seq: a declarative YAML test sequencer.
 
 The public API is re-exported here lazily, so ``import litmus_seq`` (and ``litmus-seq --help``)
-stays cheap: heavy modules load only when their names are first used.
+stays cheap: every name is imported from its module when first used (``from litmus_seq import
+hookimpl`` works as usual). Even the exceptions are lazy: ``litmus_seq.errors`` pulls in
+:mod:`dataclasses` (and with it :mod:`inspect`), and the hook markers pull in pluggy, neither of
+which ``--help`` or a mock-only ``validate`` needs.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from litmus_seq.errors import (
-    ConfigError,
-    DriverError,
-    ExpressionError,
-    InstrumentError,
-    LimitError,
-    LitmusError,
-    NothingToRun,
-    PluginError,
-    StoreError,
-    ValidationError,
-)
-from litmus_seq.hookspecs import hookimpl, hookspec
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from litmus_seq.errors import (
+        ConfigError,
+        DriverError,
+        ExpressionError,
+        InstrumentError,
+        LimitError,
+        LitmusError,
+        NothingToRun,
+        PluginError,
+        StoreError,
+        ValidationError,
+    )
+    from litmus_seq.hookspecs import hookimpl, hookspec
+    from litmus_seq.limits import Limit, ResolvedLimit
+    from litmus_seq.plan import Plan, build_plan, load_plan
 
 __version__ = "0.1.0"
 
+#: public name -> the module that defines it
 _LAZY: dict[str, str] = {
+    "ConfigError": "litmus_seq.errors",
+    "DriverError": "litmus_seq.errors",
+    "ExpressionError": "litmus_seq.errors",
+    "InstrumentError": "litmus_seq.errors",
+    "LimitError": "litmus_seq.errors",
+    "LitmusError": "litmus_seq.errors",
+    "NothingToRun": "litmus_seq.errors",
+    "PluginError": "litmus_seq.errors",
+    "StoreError": "litmus_seq.errors",
+    "ValidationError": "litmus_seq.errors",
+    "hookimpl": "litmus_seq.hookspecs",
+    "hookspec": "litmus_seq.hookspecs",
     "Limit": "litmus_seq.limits",
     "ResolvedLimit": "litmus_seq.limits",
     "Plan": "litmus_seq.plan",
@@ -47,14 +66,29 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "__version__",
-    *_LAZY,
+    "Limit",
+    "ResolvedLimit",
+    "Plan",
+    "build_plan",
+    "load_plan",
 ]
 
 
+#: submodules that ``import litmus_seq`` used to import eagerly: ``litmus_seq.errors`` still
+#: works after a bare ``import litmus_seq``
+_SUBMODULES = frozenset({"errors", "hookspecs"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"litmus_seq.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'litmus_seq' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

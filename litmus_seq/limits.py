@@ -47,7 +47,10 @@ Comparison = Literal[
 class Limit(BaseModel):
     """A limit as written in YAML (DESIGN §2.3). Same form in specs, steps and vectors."""
 
-    model_config = ConfigDict(extra="forbid")
+    # (the docstring is the JSON Schema description editors show.) defer_build: built on first
+    # use, not at import (see litmus_seq.models); the models that contain a limit build its
+    # schema into their own validator anyway.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     low: float | None = None
     high: float | None = None

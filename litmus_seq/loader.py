@@ -538,15 +538,28 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and hasattr(tp, "model_fields")
 
 
+def _fields(model: Any) -> dict[str, Any]:
+    """``model.model_fields`` with every annotation resolved.
+
+    The models are built lazily (``defer_build``, see :mod:`litmus_seq.models`), so a model
+    whose annotation names a type defined after it (``Group.steps: list[StepItem]``) still
+    holds a forward reference until it is built itself; building it here (error path only)
+    resolves it.
+    """
+    if not getattr(model, "__pydantic_fields_complete__", True):
+        model.model_rebuild()
+    return model.model_fields  # type: ignore[no-any-return]
+
+
 def _field(model: Any, name: str) -> Any:
-    for fname, info in model.model_fields.items():
+    for fname, info in _fields(model).items():
         if name == fname or name == info.alias:
             return info.annotation
     return None
 
 
 def _keys_of(model: Any) -> list[str]:
-    return [info.alias or fname for fname, info in model.model_fields.items()]
+    return [info.alias or fname for fname, info in _fields(model).items()]
 
 
 def _types_at(root: Any, loc: tuple[Any, ...]) -> tuple[Any, list[Any]]:

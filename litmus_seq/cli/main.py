@@ -28,7 +28,8 @@ import sys
 
 import click
 
-from litmus_seq.errors import EXIT_ERRORED, EXIT_TERMINATED, EXIT_USAGE, LitmusError
+# (litmus_seq.errors is imported only when a command ends in an exception: it pulls in
+# dataclasses and inspect, which ``--help`` does not need; see _exit_code)
 
 #: Set to 1 (or any non-empty value but 0) to get the traceback of an internal error.
 DEBUG_ENV = "LITMUS_DEBUG"
@@ -100,19 +101,35 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         rv = cli.main(args=argv, prog_name="litmus-seq", standalone_mode=False)
-    except LitmusError as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - sorted out in _exit_code
+        code = _exit_code(exc)
+    else:
+        code = rv if isinstance(rv, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _exit_code(exc: BaseException) -> int:
+    """Report what ended a command (see the module docstring) and return its exit code.
+
+    Called from :func:`main`'s ``except`` block, so ``traceback.print_exc()`` still shows it.
+    """
+    from litmus_seq.errors import EXIT_ERRORED, EXIT_TERMINATED, EXIT_USAGE, LitmusError
+
+    if isinstance(exc, LitmusError):
         for line in exc.lines():
             click.echo(line, err=True)
-        code = exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+        return exc.exit_code
+    if isinstance(exc, (click.exceptions.Abort, KeyboardInterrupt)):
         click.echo("Aborted.", err=True)
-        code = EXIT_TERMINATED
-    except click.ClickException as exc:
+        return EXIT_TERMINATED
+    if isinstance(exc, click.ClickException):
         exc.show()
-        code = EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except BrokenPipeError:
+        return EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
+    if isinstance(exc, click.exceptions.Exit):
+        return exc.exit_code
+    if isinstance(exc, BrokenPipeError):
         # the reader of our stdout went away (`| head`): stop quietly, and keep Python's
         # interpreter-exit flush from printing "Exception ignored ... BrokenPipeError"
         try:
@@ -120,30 +137,74 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         except (OSError, ValueError):  # pragma: no cover - stdout without a file descriptor
             pass
-        code = 1
-    except OSError as exc:
+        return 1
+    if isinstance(exc, OSError):
         if _debug():
             import traceback
 
             traceback.print_exc()
         click.echo(_os_error_line(exc), err=True)
-        code = EXIT_USAGE
-    except Exception as exc:  # noqa: BLE001 - the one place a bug becomes one readable line
-        if _debug():
-            import traceback
+        return EXIT_USAGE
+    # anything else: the one place a bug becomes one readable line
+    if _debug():
+        import traceback
 
-            traceback.print_exc()
-        message = " ".join(str(exc).split())
-        if len(message) > 300:
-            message = message[:297] + "..."
-        hint = "" if _debug() else f" (set {DEBUG_ENV}=1 for the traceback)"
-        click.echo(f"litmus-seq: internal error: {type(exc).__name__}: {message}{hint}", err=True)
-        code = EXIT_ERRORED
-    else:
-        code = rv if isinstance(rv, int) else 0
-    if argv is None:
-        sys.exit(code)
-    return code
+        traceback.print_exc()
+    message = " ".join(str(exc).split())
+    if len(message) > 300:
+        message = message[:297] + "..."
+    hint = "" if _debug() else f" (set {DEBUG_ENV}=1 for the traceback)"
+    click.echo(f"litmus-seq: internal error: {type(exc).__name__}: {message}{hint}", err=True)
+    return EXIT_ERRORED
+
+
+def import_pydantic_without_asyncio() -> None:
+    """Import the parts of pydantic the models use without importing :mod:`asyncio`.
+
+    Why asyncio gets imported at all: on Python < 3.13, ``typing_extensions.deprecated``
+    applied to a *function* runs ``import asyncio.coroutines`` (to keep coroutine functions
+    marked), and pydantic-core and pydantic decorate functions that way at import time.
+    Importing that one submodule executes the whole ``asyncio`` package first: event loops,
+    sockets, ssl, subprocess, logging, concurrent.futures -- about 30 ms, a tenth of a cold
+    ``validate``, for a command that never runs a coroutine.
+
+    While pydantic is imported, ``sys.modules["asyncio"]`` is a bare placeholder of the package
+    (its spec and ``__path__``; ``__init__`` not executed), so ``import asyncio.coroutines``
+    executes only ``coroutines.py``, which imports nothing from its package. Afterwards the
+    placeholder and every ``asyncio.*`` module loaded under it are removed again, so a later
+    ``import asyncio`` (a plugin, a driver) loads the real package from scratch as usual.
+    Nothing keeps a reference to the placeholder's modules: the decorated functions are not
+    coroutine functions.
+
+    Only for the CLI process, before any thread starts (another thread importing asyncio inside
+    the window would get the placeholder): a library must not play with ``sys.modules`` like
+    this. A no-op if asyncio or pydantic is already imported.
+    """
+    if "asyncio" in sys.modules or "pydantic.main" in sys.modules:
+        return
+    import importlib.util
+
+    spec = importlib.util.find_spec("asyncio")
+    if spec is None or spec.submodule_search_locations is None:  # pragma: no cover
+        return
+    before = set(sys.modules)
+    placeholder = importlib.util.module_from_spec(spec)
+    sys.modules["asyncio"] = placeholder
+    failed = False
+    try:
+        import pydantic.main  # noqa: F401
+        from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag  # noqa: F401
+    except Exception:  # another pydantic/typing_extensions than the ones this was written for
+        failed = True
+    finally:
+        if sys.modules.get("asyncio") is placeholder:
+            del sys.modules["asyncio"]
+        for name in [n for n in sys.modules if n.startswith("asyncio.") and n not in before]:
+            del sys.modules[name]
+    if failed:  # forget everything the window loaded and import the ordinary way
+        for name in [n for n in sys.modules if n not in before]:
+            del sys.modules[name]
+        import pydantic.main  # noqa: F401, F811
 
 
 if __name__ == "__main__":  # pragma: no cover
