@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import operator
 import os
+import queue
 import re
 import threading
 import time
@@ -683,6 +684,12 @@ class EventStore:
     The engine registers it (``pm.register(EventStore(data_dir), name="litmus_seq.event_store")``)
     and calls :meth:`close` in a ``finally``. See the module docstring for the durability
     guarantee; ``flush_interval_s`` and ``batch_size`` trade durability for speed.
+
+    Two threads of its own: a timer that converts what is pending every ``flush_interval_s``, and
+    a writer that compresses and writes converted record batches. Converting holds the GIL, so it
+    is done where it is due (the engine's thread for a full batch: memory stays bounded by one
+    batch of event dicts); compressing and writing release the GIL and run on another core
+    beside the engine. A run or session end waits until everything is written.
     """
 
     def __init__(self, data_dir: Path, *, flush_interval_s: float = 0.05, batch_size: int = 4096) -> None:
@@ -692,12 +699,15 @@ class EventStore:
         self._pending: list[dict[str, Any]] = []
         self._since = 0.0  # monotonic time the oldest pending event arrived
         self._lock = threading.Lock()  # guards _pending/_since (hook thread vs timer thread)
-        self._write_lock = threading.Lock()  # one writer at a time, batches in arrival order
+        self._write_lock = threading.Lock()  # one converter at a time: batches in arrival order
         self._files: dict[Any, _SessionFile] = {}
         self._schema: pa.Schema | None = None
         self._stop = threading.Event()
-        self._wake = threading.Event()  # a full batch is pending: write it now
         self._thread: threading.Thread | None = None
+        # converted batches on their way to disk (bounded: a slow disk slows the engine down
+        # instead of filling memory)
+        self._queue: queue.Queue[tuple[_SessionFile, Any] | None] = queue.Queue(maxsize=8)
+        self._writer: threading.Thread | None = None
         self._error: BaseException | None = None
         self._closed = False
 
@@ -710,7 +720,7 @@ class EventStore:
 
     @hookimpl
     def litmus_seq_events(self, events: list[dict[str, Any]]) -> None:
-        """Queue ``events``; write now only at a run/session end or a full batch."""
+        """Queue ``events``; convert a full batch now, and write everything at a run/session end."""
         if self._error is not None:
             self._raise_error()
         if self._closed:
@@ -721,32 +731,36 @@ class EventStore:
             self._pending.extend(events)
             n = len(self._pending)
         if self._thread is None:
-            self._start_timer()
+            self._start_threads()
         # the engine delivers right after run.ended / session.ended: they end their batch
         if events and events[-1].get("event_type") in _SEAL_TYPES:
             self.flush()
         elif n >= self.batch_size:
-            # written by the background thread: compressing and writing release the GIL, so
-            # that part runs beside the engine on another core instead of inside its step
-            self._wake.set()
+            self.flush(wait=False)
 
     # -- writing ------------------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write every pending event as record batches now (one batch per session file)."""
+    def flush(self, wait: bool = True) -> None:
+        """Convert every pending event to record batches (one per session file) and write them;
+        with ``wait`` (the default) return only once they are in the OS."""
         with self._write_lock:
             with self._lock:
-                if not self._pending:
-                    return
                 batch, self._pending = self._pending, []
-            try:
-                self._write(batch)
-            except OSError as exc:
-                raise StoreError(f"{self.data_dir}: cannot write the event store: {exc} "
-                                 "(check free disk space and permissions)") from exc
-            except Exception as exc:  # a value no column or JSON can hold
-                raise StoreError(f"{self.data_dir}: cannot record {len(batch)} events: "
-                                 f"{type(exc).__name__}: {exc}") from exc
+            if batch:
+                try:
+                    self._write(batch)
+                except OSError as exc:
+                    raise StoreError(f"{self.data_dir}: cannot write the event store: {exc} "
+                                     "(check free disk space and permissions)") from exc
+                except StoreError:
+                    raise
+                except Exception as exc:  # a value no column or JSON can hold
+                    raise StoreError(f"{self.data_dir}: cannot record {len(batch)} events: "
+                                     f"{type(exc).__name__}: {exc}") from exc
+        if wait:
+            self._queue.join()
+            if self._error is not None:
+                self._raise_error()
 
     def _write(self, events: list[dict[str, Any]]) -> None:
         if self._schema is None:
@@ -763,7 +777,11 @@ class EventStore:
             f = self._files.get(sid)
             if f is None:
                 f = self._files[sid] = self._open(sid, group[0].get("timestamp"))
-            f.writer.write_batch(_to_batch(group, self._schema))
+            record_batch = _to_batch(group, self._schema)
+            if self._writer is None:  # no writer thread (closed, or never started): write here
+                f.writer.write_batch(record_batch)
+            else:
+                self._queue.put((f, record_batch))
 
     def _open(self, session_id: Any, ts_us: Any) -> _SessionFile:
         folder = self.data_dir / "events" / _date_of(ts_us)
@@ -776,36 +794,53 @@ class EventStore:
         assert self._schema is not None
         return _SessionFile(path, self._schema)
 
-    # -- the timer ----------------------------------------------------------------------------
+    # -- the threads --------------------------------------------------------------------------
 
-    def _start_timer(self) -> None:
+    def _start_threads(self) -> None:
         with self._lock:
             if self._thread is not None or self._closed:
                 return
+            self._writer = threading.Thread(target=self._write_loop, name="litmus-seq-event-store-writer",
+                                            daemon=True)
             t = threading.Thread(target=self._timer, name="litmus-seq-event-store-flush", daemon=True)
             self._thread = t
+        self._writer.start()
         t.start()
+
+    def _write_loop(self) -> None:
+        q = self._queue
+        while True:
+            item = q.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:  # after a failure, drop: the error is reported once
+                    f, record_batch = item
+                    try:
+                        f.writer.write_batch(record_batch)  # compresses and writes without the GIL
+                    except OSError as exc:
+                        self._error = StoreError(f"{self.data_dir}: cannot write the event store: {exc} "
+                                                 "(check free disk space and permissions)")
+                    except BaseException as exc:  # reported on the next hook call, flush or close()
+                        self._error = exc
+            finally:
+                q.task_done()
 
     def _timer(self) -> None:
         interval = self.flush_interval_s
         timeout = interval
-        while True:
-            self._wake.wait(timeout)
-            if self._stop.is_set():
-                return
-            full = self._wake.is_set()
-            self._wake.clear()
+        while not self._stop.wait(timeout):
             with self._lock:
                 since = self._since if self._pending else None
             if since is None:
                 timeout = interval
                 continue
             age = time.monotonic() - since
-            if age < interval and not full:
+            if age < interval:
                 timeout = interval - age
                 continue
             try:
-                self.flush()
+                self.flush(wait=False)
             except BaseException as exc:  # reported on the next hook call or close()
                 self._error = exc
                 return
@@ -820,17 +855,20 @@ class EventStore:
     # -- end ----------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Flush, write the end-of-stream markers, release the locks and stop the timer."""
+        """Flush, write the end-of-stream markers, release the locks and stop the threads."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
-        self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         try:
             self.flush()
         finally:
+            if self._writer is not None:
+                self._queue.put(None)
+                self._writer.join()
+                self._writer = None
             for f in self._files.values():
                 f.close()
         if self._error is not None:
