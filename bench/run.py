@@ -216,7 +216,7 @@ def bench_marginal(res: Results, tmp: Path, sizes: Sequence[int], procs: int, ht
 
 def bench_breakdown(res: Results, tmp: Path, n: int) -> None:
     """One N-item run per workload with the stores' hooks timed: where a step / a measurement goes."""
-    print(f"where the time goes (one run of N={n:,}, stores' hooks wrapped with timers)", flush=True)
+    print(f"where the time goes (runs of N={n:,} with the stores switched off one by one)", flush=True)
     for kind, label, expect in (("steps", "step", 1 + 2 * n), ("meas", "measurement", 2 + n)):
         seq = (projects.steps if kind == "steps" else projects.meas)(tmp / "projects" / f"{kind}_{n}", n)
         try:
@@ -498,7 +498,13 @@ def report(res: Results, args: argparse.Namespace, info: dict[str, str], load: t
         "materializer live (everything sealed on disk), plan built off the clock, after a warm-up run in "
         f"the same process; median over {args.procs} fresh processes ({args.htf_procs} for OpenHTF). "
         "Per step: N steps × 1 vector × 1 mocked measurement (limit 3.0–3.6). Per measurement: 1 step with "
-        "N distinct measurements in `do:`.",
+        "N distinct measurements in `do:`. *First run* is each plan's first run (what `litmus-seq run`, one "
+        "DUT per process, pays); *next unit* runs the same plans again in new sessions (a station testing "
+        "unit after unit, where what a plan builds once is not redone).",
+        "- **Breakdown**: the same N-item plan run (second run of the plan, best of 3) with both stores' "
+        "hooks switched off, then the event store on, then everything; each part is a difference of "
+        "whole runs (work the event store's writer thread does beside the engine counts only as far as it "
+        "delays the run); the materializer's file write (engine thread, at `run.ended`) is timed directly.",
         "- **pyarrow floor**: the same loop hand-written (call the instrument, timestamp, judge, collect "
         "per-column lists) writing the same rows with litmus-seq's exact schema through a temp file + "
         "rename; constant columns broadcast with `pa.repeat`. No event store.",
@@ -507,7 +513,8 @@ def report(res: Results, args: argparse.Namespace, info: dict[str, str], load: t
         "- **Throughput**: 10 steps × 1,000 sweep points × 100 measurements (1,000,000 measurements, "
         "10,000 vectors) in one run; rate = measurements / (open → sealed). Peak RSS is `ru_maxrss` "
         "of that child from `os.wait4` (includes the interpreter, imports and the plan).",
-        "- **Cold start**: fresh interpreter each time, median; OS page cache warm. Time to first step = "
+        "- **Cold start**: fresh interpreter each time, median; OS page cache warm; bytecode cache on "
+        "(`PYTHONPYCACHEPREFIX` in a temp folder, as an installed package has it). Time to first step = "
         "the first step's `step_started_at` in the run file minus the wall clock just before spawning.",
         "- **DuckDB**: runs of 5 steps (seeded readings, ~1 in 10 fail) made by `Session.run`; query "
         "`SELECT step_name, step_outcome, count(*) ... WHERE record_type = 'step' GROUP BY ...` over "
