@@ -623,6 +623,21 @@ _STR_OR_NONE = frozenset((str, type(None)))
 _INT_OR_NONE = frozenset((int, type(None)))
 
 
+def _spread(columns: dict[Any, list[Any]], keys: dict[Any, None], run_level: dict[Any, Any], n: int,
+            layers_per_row: Iterable[tuple[dict[Any, Any] | None, ...]]) -> None:
+    """Fill ``in_``/``out_`` value columns, row by row, from each row's layers (later wins); a
+    column starts as the run-level value on every row."""
+    for i, layers in enumerate(layers_per_row):
+        for layer in layers:
+            if layer:
+                for k, val in layer.items():
+                    col = columns.get(k)
+                    if col is None:
+                        keys[k] = None
+                        col = columns[k] = [run_level.get(k)] * n
+                    col[i] = val
+
+
 def _dyn_names(prefix: str, keys: Iterable[Any]) -> dict[str, Any]:
     """``{column name: key}`` for the keys that may become columns (``_private`` ones never do)."""
     return {f"{prefix}{k}": k for k in keys if not str(k).startswith("_")}
@@ -1011,25 +1026,11 @@ class _RunWriter:
         params, vconf, vobs, sconf, sobs = r.v_params, r.v_configured, r.v_observed, r.st_configured, r.st_observed
         row_sid = [rows.sid[g] for g in rows.group] if any(params) or vconf or sconf or sobs or vobs else []
         if any(params) or vconf or sconf:
-            for i, (vi, sid) in enumerate(zip(rows.vi, row_sid)):
-                for layer in (params[vi] if vi >= 0 else None, sconf.get(sid), vconf.get(vi)):
-                    if layer:
-                        for k, val in layer.items():
-                            col = in_rows.get(k)
-                            if col is None:
-                                in_keys[k] = None
-                                col = in_rows[k] = [run_in.get(k)] * n
-                            col[i] = val
+            _spread(in_rows, in_keys, run_in, n, (
+                (params[vi] if vi >= 0 else None, sconf.get(sid), vconf.get(vi))
+                for vi, sid in zip(rows.vi, row_sid)))
         if sobs or vobs:
-            for i, (vi, sid) in enumerate(zip(rows.vi, row_sid)):
-                for layer in (sobs.get(sid), vobs.get(vi)):
-                    if layer:
-                        for k, val in layer.items():
-                            col = out_rows.get(k)
-                            if col is None:
-                                out_keys[k] = None
-                                col = out_rows[k] = [run_out.get(k)] * n
-                            col[i] = val
+            _spread(out_rows, out_keys, run_out, n, ((sobs.get(sid), vobs.get(vi)) for vi, sid in zip(rows.vi, row_sid)))
         in_cols = _dyn_names("in_", in_keys)
         out_cols = _dyn_names("out_", out_keys)
         custom = r.started.get("custom") or {}
