@@ -15,23 +15,14 @@ from typing import Any
 
 import pytest
 
-from litmus_seq import hookimpl
 from litmus_seq.context import StepContext
 from litmus_seq.engine import RunState, Session
 from litmus_seq.limits import Limit
 from litmus_seq.plan import build_plan
 from litmus_seq.project import ProjectContext
+from test_engine import Collector
 
 DATA = Path(__file__).resolve().parent / "data" / "run"
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    @hookimpl
-    def litmus_seq_events(self, events: list[dict[str, Any]]) -> None:
-        self.events.extend(events)
 
 
 class Rig:
