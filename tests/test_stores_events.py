@@ -166,8 +166,9 @@ def test_second_store_for_same_session_does_not_clobber(tmp_path: Path) -> None:
 
 
 def test_per_plan_values_are_encoded_once_and_round_trip(tmp_path: Path) -> None:
-    """The plan text and the discovered items repeat every run: the store encodes each object
-    once (by identity), and what it reads back is still exactly what was emitted."""
+    """The discovered items repeat every run: the store encodes each list once (by identity).
+    The plan text has a column of its own, stored as it is (not escaped into ``data``). What it
+    reads back is still exactly what was emitted."""
     from litmus_seq.stores import events as store_mod
 
     store = EventStore(tmp_path, flush_interval_s=3600)
@@ -181,8 +182,14 @@ def test_per_plan_values_are_encoded_once_and_round_trip(tmp_path: Path) -> None
         bus.emit(ev.STEPS_DISCOVERED, items=items)
         bus.emit(ev.RUN_ENDED, outcome="passed", error=None)
         bus.flush()
-    assert id(items) in store_mod._memo and id(plan_text) in store_mod._memo
+    assert id(items) in store_mod._memo and id(plan_text) not in store_mod._memo
     store.close()
+    import pyarrow as pa
+
+    with pa.ipc.open_stream(pa.OSFile(str(store.paths[0]))) as reader:
+        table = reader.read_all()
+    assert table.column("plan").drop_null().to_pylist() == [plan_text, plan_text]
+    assert not any(plan_text in (d or "") for d in table.column("data").to_pylist())
     back = list(read_events(store.paths[0]))
     assert back == rec.events
     started = [e for e in back if e["event_type"] == ev.RUN_STARTED]
@@ -221,3 +228,29 @@ def test_columnar_groups_round_trip_constants_and_misfits(tmp_path: Path, misfit
     assert back == rec.events
     assert [type(e.get("value")) for e in back if e["event_type"] == ev.MEASUREMENT][150] is (
         bool if misfit == ("value", True) else float)
+
+
+def test_files_without_the_plan_column_still_read(tmp_path: Path) -> None:
+    """Event files written before the ``plan`` column held the plan in ``data``: they read back
+    the same."""
+    import json
+
+    import pyarrow as pa
+
+    store = EventStore(tmp_path, flush_interval_s=3600)
+    bus, rec = make_bus(store)
+    start_session(bus)
+    bus.run_id = "r1"
+    bus.emit(ev.RUN_STARTED, dut_serial="SN1", plan='{"steps":[]}')
+    bus.emit(ev.RUN_ENDED, outcome="passed", error=None)
+    store.close()
+    with pa.ipc.open_stream(pa.OSFile(str(store.paths[0]))) as reader:
+        table = reader.read_all()
+    plans, datas = table.column("plan").to_pylist(), table.column("data").to_pylist()
+    old_data = [d if p is None else json.dumps({**json.loads(d), "plan": p}) for p, d in zip(plans, datas)]
+    old = table.drop_columns(["plan"]).set_column(table.schema.get_field_index("data"), "data",
+                                                  pa.array(old_data, pa.string()))
+    path = tmp_path / "old.arrow"
+    with pa.ipc.new_stream(str(path), old.schema) as writer:
+        writer.write_table(old)
+    assert list(read_events(path)) == rec.events

@@ -410,18 +410,21 @@ def test_statistics_describe_each_row_group(tmp_path: Path, monkeypatch: pytest.
     _check_statistics(path)
 
 
-def test_older_pyarrow_writes_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without ParquetWriter.add_key_value_metadata (pyarrow < 17) the columns are cast to plain
-    before writing: the same table, schema and metadata."""
+def test_footer_holds_the_plan_once(tmp_path: Path) -> None:
+    """The metadata is written once, as key-value pairs: no ``ARROW:schema`` copy of it (which
+    would hold the whole plan again), and pyarrow readers still get it as ``schema.metadata``."""
     bus, rec = make_bus()
     start_session(bus)
     _big_run(bus)
-    (a,) = materialize_events(rec.events, tmp_path / "a")
-    monkeypatch.delattr(pq.ParquetWriter, "add_key_value_metadata")
-    (b,) = materialize_events(rec.events, tmp_path / "b")
-    assert pq.read_table(a).equals(pq.read_table(b))
-    assert pq.read_schema(a).equals(pq.read_schema(b), check_metadata=True)
-    assert pq.read_metadata(a).metadata == pq.read_metadata(b).metadata
+    plan = json.dumps({"steps": [{"name": "s" * 5000}]})
+    for e in rec.events:
+        if e["event_type"] == ev.RUN_STARTED:
+            e["plan"] = plan
+    (path,) = materialize_events(rec.events, tmp_path)
+    kv = pq.read_metadata(path).metadata
+    assert b"ARROW:schema" not in kv and kv[b"plan"] == plan.encode()
+    assert pq.read_schema(path).metadata == kv == pq.read_table(path).schema.metadata
+    assert path.read_bytes().count(b"s" * 5000) == 1
 
 
 def test_unannounced_steps_and_stray_vectors_order(tmp_path: Path) -> None:
@@ -472,3 +475,18 @@ def test_measurement_without_optional_fields(tmp_path: Path) -> None:
     assert (row["measurement_name"], row["measurement_value"], row["measurement_units"], row["instrument_name"]) == (
         "v", None, None, None)
     assert row["step_path"] == "main/a" and row["vector_index"] == 0
+
+
+def test_zstd_where_the_data_is(tmp_path: Path) -> None:
+    """Columns that change row by row are zstd-compressed; the run-constant ones (run context,
+    instruments) snappy: zstd's per-page set-up would be most of a small run's write time."""
+    bus, rec = make_bus()
+    start_session(bus)
+    _big_run(bus)
+    (path,) = materialize_events(rec.events, tmp_path)
+    rg = pq.read_metadata(path).row_group(0)
+    codecs = {rg.column(i).path_in_schema: rg.column(i).compression for i in range(rg.num_columns)}
+    for name in ("step_path", "step_started_at", "measurement_value", "measurement_timestamp", "in_p"):
+        assert codecs[name] == "ZSTD", name
+    for name in ("run_id", "dut_serial", "station_hostname", "instrument_serial", "custom_lot"):
+        assert codecs[name] == "SNAPPY", name

@@ -94,10 +94,12 @@ _BASE_KEYSET = frozenset(_BASE_KEYS)
 _ABSENT = "~absent"  # data key listing always-rebuilt keys that the emitted event did not have
 
 # Typed columns for the step and vector events the engine emits around every step: without them
-# four of a step's five events would each cost a JSON document (~4 µs) in the flush.
+# four of a step's five events would each cost a JSON document (~4 µs) in the flush. ``plan``
+# holds run.started's resolved plan (already JSON text) as it is: escaped into ``data`` it was
+# copied four times on the way (+250 MB at the start of a 10,000-vector x 100-limit run).
 _STEPCOLS: tuple[tuple[str, str], ...] = (
     ("step_index", "i"), ("node_id", "s"), ("kind", "s"), ("vector_count", "i"), ("error", "s"),
-    ("params", "j"),
+    ("params", "j"), ("plan", "s"),
 )
 _NO_STEPCOLS = (None,) * len(_STEPCOLS)
 
@@ -146,11 +148,11 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), default=str)
 
 
-# Values a station sends again with every run: the resolved plan (a str, immutable) and the
-# plan's ``test.steps_discovered`` items (one list per plan, read-only by contract). Encoding
-# them is ~10 µs a step of the plan; each object is encoded once (keyed by identity, and kept
-# alive so that its id cannot be reused).
-_MEMO_KEYS = frozenset(((ev.RUN_STARTED, "plan"), (ev.STEPS_DISCOVERED, "items")))
+# Values a station sends again with every run: the plan's ``test.steps_discovered`` items (one
+# list per plan, read-only by contract). Encoding them is ~10 µs a step of the plan; each object
+# is encoded once (keyed by identity, and kept alive so that its id cannot be reused). The plan
+# itself has its own column.
+_MEMO_KEYS = frozenset(((ev.STEPS_DISCOVERED, "items"),))
 _MEMO_MIN = 64  # smaller values are cheaper to encode than to look up
 _MEMO_SIZE = 8
 _memo: dict[int, tuple[Any, str]] = {}
@@ -329,9 +331,12 @@ def _other_row(e: dict[str, Any]) -> tuple[Any, ...]:
             head.append(None)
             if k in e:
                 data[k] = v
+    plan = None
     for k in e.keys() - _BASE_KEYSET:
         if k not in _SCOPED_KEYS:
             data[k] = e[k]
+    if type(data.get("plan")) is str and e.get("event_type") == ev.RUN_STARTED:
+        plan = data.pop("plan")
     missing = _BASE_KEYSET - e.keys()
     if missing:
         data[_ABSENT] = sorted(missing)
@@ -339,7 +344,7 @@ def _other_row(e: dict[str, Any]) -> tuple[Any, ...]:
         data_text: str | None = "{}"  # marks "not the fast layout" for the reader
     else:
         data_text = _dumps_data(e.get("event_type"), data) if data else None
-    return (*head, *_NO_HOT, None, None, data_text, *_NO_STEPCOLS)
+    return (*head, *_NO_HOT, None, None, data_text, *_NO_STEPCOLS[:-1], plan)
 
 
 _SCOPED_KEYS = frozenset(k for k, _ in _SCOPED)
@@ -367,28 +372,28 @@ def _fast_step_started(e: dict[str, Any]) -> tuple[Any, ...]:
     return (e["seq"], e["timestamp"], e["event_type"], e["session_id"], e["run_id"], _s(e["step_path"]),
             None, None, _s(e["name"]), *(None,) * _N_HOT_AFTER_NAME, None, None,
             None,
-            e["step_index"], _s(e["node_id"]), _s(e["kind"]), e["vector_count"], None, None)
+            e["step_index"], _s(e["node_id"]), _s(e["kind"]), e["vector_count"], None, None, None)
 
 
 def _fast_step_ended(e: dict[str, Any]) -> tuple[Any, ...]:
     return (e["seq"], e["timestamp"], e["event_type"], e["session_id"], e["run_id"], _s(e["step_path"]),
             None, None, None, None, None, None, _s(e["outcome"]), *(None,) * (len(_HOT) - 5), None, None,
             None,
-            None, None, None, None, _s(e["error"]), None)
+            None, None, None, None, _s(e["error"]), None, None)
 
 
 def _fast_vector_started(e: dict[str, Any]) -> tuple[Any, ...]:
     params = e["params"]
     return (e["seq"], e["timestamp"], e["event_type"], e["session_id"], e["run_id"], _s(e["step_path"]),
             e["vector_index"], e["retry"], *_NO_HOT, None, None, None,
-            None, None, None, None, None, "{}" if params == {} else _dumps(params))
+            None, None, None, None, None, "{}" if params == {} else _dumps(params), None)
 
 
 def _fast_vector_ended(e: dict[str, Any]) -> tuple[Any, ...]:
     return (e["seq"], e["timestamp"], e["event_type"], e["session_id"], e["run_id"], _s(e["step_path"]),
             e["vector_index"], e["retry"], None, None, None, None, _s(e["outcome"]), *(None,) * (len(_HOT) - 5),
             None, None, None,
-            None, None, None, None, _s(e["error"]), None)
+            None, None, None, None, _s(e["error"]), None, None)
 
 
 _FAST_ROWS = {
@@ -431,13 +436,22 @@ def _rows_to_batch(events: list[dict[str, Any]], schema: pa.Schema) -> pa.Record
                 allowed = _CHECKED.get(f.name)
                 if allowed is not None and not set(map(type, col)) <= allowed:
                     raise TypeError(f.name)
-                arrays.append(pa.array(col, type=f.type))
+                arrays.append(_encoded(col) if f.name == "plan" else pa.array(col, type=f.type))
         except (TypeError, ValueError, OverflowError, pa.ArrowException):
             if not fast:
                 raise
             continue
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _encoded(col: list[str | None]) -> pa.Array:
+    """A string column of long texts: ``str.encode`` and a binary array viewed as string is ~4x
+    faster than ``pa.array`` on the str (which validates UTF-8 a character at a time; 120 ms for
+    a 43 MB plan), and ``encode`` cannot produce invalid UTF-8 (it raises instead)."""
+    import pyarrow as pa
+
+    return pa.array([None if v is None else v.encode() for v in col], pa.binary()).view(pa.string())
 
 
 # Columnar fast path: the engine's own events (exactly the documented keys) grouped by type, one
@@ -589,6 +603,7 @@ def _from_batch(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
     fast_cols = {k: cols[k] for k in ("step_path", "vector_index", "retry", "name", "outcome",
                                       *(k for k, _ in _STEPCOLS)) if k in cols}
     limits = [(k, kind, cols[f"limit_{k}"]) for k, kind in _LIMIT]
+    plans = cols.get("plan") or [None] * n  # (files written before the column: in data)
     for i in range(n):
         et = types[i]
         e: dict[str, Any] = {"event_type": et, "seq": seqs[i], "timestamp": stamps[i]}
@@ -626,6 +641,8 @@ def _from_batch(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
         absent = data.pop(_ABSENT, None)
         if data:
             e.update(data)
+        if plans[i] is not None:
+            e["plan"] = plans[i]
         if absent:
             for k in absent:
                 e.pop(k, None)

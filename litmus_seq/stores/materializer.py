@@ -30,7 +30,6 @@ never ended are ``aborted``; those never started keep NULL).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -58,6 +57,18 @@ CHUNK_ROWS = 8192
 #: ~60 µs per column on top of its rows (zstd contexts, encoders, statistics: ~5 ms for the ~90
 #: columns); 32k rows makes that ~0.2 µs a row, and a slice of dictionary codes is ~10 MB.
 WRITE_ROWS = 32768
+
+# Columns whose values change row by row: the bulk of a file, compressed with zstd (2.5x smaller
+# than snappy). Every other column is constant or nearly so within a run file (run context,
+# instruments, limit metadata): dictionary-coded to almost nothing, where zstd only adds its
+# per-page set-up (~50 µs a column chunk; 4 ms of a small run's seal) and snappy costs nothing.
+_ZSTD_COLUMNS = frozenset((
+    "step_name", "step_index", "step_path", "step_node_id", "step_line", "step_started_at",
+    "step_ended_at", "step_vector_count", "vector_index", "vector_retry", "vector_started_at",
+    "vector_ended_at", "measurement_name", "measurement_timestamp", "measurement_value",
+    "measurement_outcome", "measurement_marginal", "limit_low", "limit_high", "step_outcome",
+    "vector_outcome", "step_error", "vector_error",
+))
 
 ABORTED = "aborted"
 
@@ -1252,15 +1263,13 @@ class _RunWriter:
         }
 
     def _file_metadata(self) -> dict[bytes, bytes]:
-        """The key-value metadata pyarrow would write for :attr:`schema` with :attr:`metadata`:
-        ours, plus that schema under ``ARROW:schema`` (what Arrow readers restore the column types
-        from: ``string``, not the dictionaries the writer got; pyarrow also takes the schema
-        metadata from there). Built without intermediate copies of the plan."""
+        """Our key-value metadata, handed over once (the writer's copy is the only one left).
+
+        No ``ARROW:schema``: every column type here (string, int, float, bool, UTC timestamps,
+        lists) comes back identical from the parquet types alone (a test checks it), and that
+        key would store the whole metadata, plan included, a second time (base64: +1.33x).
+        Readers get ``schema.metadata`` from the key-value pairs either way."""
         md, self.metadata = self.metadata, {}
-        full = self.schema.with_metadata(md)
-        buf = full.serialize()
-        del full
-        md[b"ARROW:schema"] = base64.b64encode(memoryview(buf))
         return md
 
     def write(self) -> Path:
@@ -1272,32 +1281,25 @@ class _RunWriter:
         folder = self.data_dir / "runs" / date
         self.build()
         tmp = folder / f".{stem}.{os.getpid()}.parquet.tmp"
-        # Dictionary columns go to the writer as they are, with the plain Arrow schema stored by
-        # hand (ParquetWriter.add_key_value_metadata, pyarrow >= 17); older pyarrow gets plain
-        # columns (a cast per table: the same file, only slower).
-        direct = hasattr(pq.ParquetWriter, "add_key_value_metadata")
-        # zstd: ~2.5x smaller than the default snappy here, and faster to write (bench_stores).
+        # Dictionary columns go to the writer as they are (readers get plain strings back) and
+        # our metadata is added by hand, without the ``ARROW:schema`` copy (_file_metadata).
+        # zstd where the data is (_ZSTD_COLUMNS): ~2.5x smaller than snappy there.
         # Dictionary encoding for the strings only: timestamps, floats and lists are mostly
         # distinct or constant, where it costs more to write than it saves once compressed;
         # 64k-value write batches (default 1k) cut the writer's per-batch statistics overhead.
         options: dict[str, Any] = {
-            "compression": "zstd", "write_batch_size": 65536,
+            "compression": {f.name: "zstd" if f.name in _ZSTD_COLUMNS or f.name.startswith(("in_", "out_"))
+                            else "snappy" for f in self.schema},
+            "write_batch_size": 65536, "store_schema": False,
             "use_dictionary": [f.name for f in self.schema if f.type == pa.string()],
         }
-        if direct:
-            options["store_schema"] = False
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            schema = self.wschema if direct else self.schema.with_metadata(self.metadata)
-            with pq.ParquetWriter(str(tmp), schema, **options) as writer:
-                if direct:
-                    writer.add_key_value_metadata(self._file_metadata())  # (and lets our copy go)
-
-                def put(table: pa.Table) -> None:
-                    writer.write_table(table if direct else table.cast(self.schema))
-
+            with pq.ParquetWriter(str(tmp), self.wschema, **options) as writer:
                 n = self.head.num_rows + len(r.rows) + sum(k for k, _ in r.chunks)
-                _pipelined(put, self._tables(), threaded=n > WRITE_ROWS)
+                _pipelined(writer.write_table, self._tables(), threaded=n > WRITE_ROWS)
+                # last: the writer's copy of the plan then never coexists with the row groups
+                writer.add_key_value_metadata(self._file_metadata())  # (and lets our copy go)
             path = folder / f"{stem}.parquet"
             n = 2
             while path.exists():  # never overwrite a run file
