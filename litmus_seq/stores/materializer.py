@@ -58,17 +58,34 @@ CHUNK_ROWS = 8192
 #: columns); 32k rows makes that ~0.2 µs a row, and a slice of dictionary codes is ~10 MB.
 WRITE_ROWS = 32768
 
-# Columns whose values change row by row: the bulk of a file, compressed with zstd (2.5x smaller
-# than snappy). Every other column is constant or nearly so within a run file (run context,
-# instruments, limit metadata): dictionary-coded to almost nothing, where zstd only adds its
-# per-page set-up (~50 µs a column chunk; 4 ms of a small run's seal) and snappy costs nothing.
-_ZSTD_COLUMNS = frozenset((
+# String columns whose values change row by row: with every column that is not a dictionary-coded
+# string (timestamps, numbers, lists: constant ones too, zstd shrinks 8 MB of one repeated
+# timestamp to almost nothing), compressed with zstd (2.5x smaller than snappy). The other
+# strings are constant or nearly so within a run file (run context, instruments, limit metadata):
+# dictionary-coded to almost nothing, where zstd only adds its per-page set-up (~50 µs a column
+# chunk: 3 ms of a small run's seal) and snappy costs nothing.
+_ZSTD_STRINGS = frozenset((
     "step_name", "step_index", "step_path", "step_node_id", "step_line", "step_started_at",
     "step_ended_at", "step_vector_count", "vector_index", "vector_retry", "vector_started_at",
     "vector_ended_at", "measurement_name", "measurement_timestamp", "measurement_value",
     "measurement_outcome", "measurement_marginal", "limit_low", "limit_high", "step_outcome",
     "vector_outcome", "step_error", "vector_error",
 ))
+
+
+def _codecs(schema: pa.Schema) -> dict[str, str]:
+    """Compression per column, keyed by leaf path (a list column's data is ``<name>.list.element``)."""
+    import pyarrow as pa
+
+    out = {}
+    for f in schema:
+        if pa.types.is_list(f.type):
+            out[f"{f.name}.list.element"] = "zstd"
+        elif f.type == pa.string() and f.name not in _ZSTD_STRINGS and not f.name.startswith(("in_", "out_")):
+            out[f.name] = "snappy"
+        else:
+            out[f.name] = "zstd"
+    return out
 
 ABORTED = "aborted"
 
@@ -1288,8 +1305,7 @@ class _RunWriter:
         # distinct or constant, where it costs more to write than it saves once compressed;
         # 64k-value write batches (default 1k) cut the writer's per-batch statistics overhead.
         options: dict[str, Any] = {
-            "compression": {f.name: "zstd" if f.name in _ZSTD_COLUMNS or f.name.startswith(("in_", "out_"))
-                            else "snappy" for f in self.schema},
+            "compression": _codecs(self.schema),
             "write_batch_size": 65536, "store_schema": False,
             "use_dictionary": [f.name for f in self.schema if f.type == pa.string()],
         }
