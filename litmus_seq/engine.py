@@ -192,6 +192,7 @@ class Session:
     def open(self) -> None:
         """Open the stores, subscribe them, emit ``session.started``."""
         from litmus_seq.plugins import direct_caller, plugin_info
+        from litmus_seq.stores import use_system_allocator
         from litmus_seq.stores.channels import ChannelStore
         from litmus_seq.stores.events import EventStore
         from litmus_seq.stores.materializer import RunMaterializer
@@ -201,6 +202,7 @@ class Session:
         except OSError as exc:
             raise ConfigError(f"{self.data_dir}: cannot create the data folder ({exc.strerror or exc}); "
                               "give a writable --data-dir or set LITMUS_DATA_DIR") from exc
+        use_system_allocator()
         self.event_store = EventStore(self.data_dir)
         self.materializer = RunMaterializer(self.data_dir)
         self.channels = ChannelStore(self.data_dir)
