@@ -477,16 +477,24 @@ def test_measurement_without_optional_fields(tmp_path: Path) -> None:
     assert row["step_path"] == "main/a" and row["vector_index"] == 0
 
 
-def test_zstd_where_the_data_is(tmp_path: Path) -> None:
-    """Columns that change row by row, and every non-string one, are zstd-compressed; the
-    dictionary-coded run-constant strings (run context, instruments) snappy: zstd's per-page
-    set-up would be most of a small run's write time. Nothing is left uncompressed."""
+def _codecs_of(path: Path) -> dict[str, str]:
+    rg = pq.read_metadata(path).row_group(0)
+    return {rg.column(i).path_in_schema: rg.column(i).compression for i in range(rg.num_columns)}
+
+
+def test_zstd_where_the_data_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a larger file, columns that change row by row, and every non-string one, are
+    zstd-compressed; the dictionary-coded run-constant strings (run context, instruments) snappy:
+    zstd's per-page set-up would be most of their write time. Nothing is left uncompressed."""
     bus, rec = make_bus()
     start_session(bus)
     _big_run(bus)
-    (path,) = materialize_events(rec.events, tmp_path)
-    rg = pq.read_metadata(path).row_group(0)
-    codecs = {rg.column(i).path_in_schema: rg.column(i).compression for i in range(rg.num_columns)}
+    (small,) = materialize_events(rec.events, tmp_path / "small")
+    assert pq.read_metadata(small).num_rows < mat.SMALL_FILE_ROWS
+    assert set(_codecs_of(small).values()) == {"SNAPPY"}
+    monkeypatch.setattr(mat, "SMALL_FILE_ROWS", 10)
+    (path,) = materialize_events(rec.events, tmp_path / "large")
+    codecs = _codecs_of(path)
     for name in ("step_path", "step_started_at", "measurement_value", "measurement_timestamp", "in_p",
                  "run_started_at", "step_instruments_serial.list.element"):
         assert codecs[name] == "ZSTD", name

@@ -58,13 +58,16 @@ CHUNK_ROWS = 8192
 #: columns); 32k rows makes that ~0.2 µs a row, and a slice of dictionary codes is ~10 MB.
 WRITE_ROWS = 32768
 
-# String columns whose values change row by row: with every column that is not a dictionary-coded
-# string (timestamps, numbers, lists: constant ones too, zstd shrinks 8 MB of one repeated
-# timestamp to almost nothing), compressed with zstd (2.5x smaller than snappy). The other
+#: Files with fewer rows are snappy-compressed throughout: zstd's set-up (~50 µs a column chunk,
+#: ~4 ms of a 5-step run's seal) buys a few kB there (a 3-row file is even smaller with snappy).
+SMALL_FILE_ROWS = 1024
+
+# Columns whose values change row by row: in larger files these, and every column that is not a
+# dictionary-coded string (timestamps, numbers, lists: zstd shrinks 8 MB of one repeated
+# timestamp to almost nothing), are compressed with zstd (2.5x smaller than snappy). The other
 # strings are constant or nearly so within a run file (run context, instruments, limit metadata):
-# dictionary-coded to almost nothing, where zstd only adds its per-page set-up (~50 µs a column
-# chunk: 3 ms of a small run's seal) and snappy costs nothing.
-_ZSTD_STRINGS = frozenset((
+# dictionary-coded to almost nothing, where zstd would only add its set-up.
+_VARYING = frozenset((
     "step_name", "step_index", "step_path", "step_node_id", "step_line", "step_started_at",
     "step_ended_at", "step_vector_count", "vector_index", "vector_retry", "vector_started_at",
     "vector_ended_at", "measurement_name", "measurement_timestamp", "measurement_value",
@@ -73,19 +76,23 @@ _ZSTD_STRINGS = frozenset((
 ))
 
 
-def _codecs(schema: pa.Schema) -> dict[str, str]:
-    """Compression per column, keyed by leaf path (a list column's data is ``<name>.list.element``)."""
+def _codecs(schema: pa.Schema, rows: int) -> str | dict[str, str]:
+    """Compression for a file of ``rows`` rows, per column keyed by leaf path (a list column's
+    data is ``<name>.list.element``)."""
     import pyarrow as pa
 
+    if rows < SMALL_FILE_ROWS:
+        return "snappy"
     out = {}
     for f in schema:
         if pa.types.is_list(f.type):
             out[f"{f.name}.list.element"] = "zstd"
-        elif f.type == pa.string() and f.name not in _ZSTD_STRINGS and not f.name.startswith(("in_", "out_")):
+        elif f.type == pa.string() and f.name not in _VARYING and not f.name.startswith(("in_", "out_")):
             out[f.name] = "snappy"
         else:
             out[f.name] = "zstd"
     return out
+
 
 ABORTED = "aborted"
 
@@ -1300,19 +1307,19 @@ class _RunWriter:
         tmp = folder / f".{stem}.{os.getpid()}.parquet.tmp"
         # Dictionary columns go to the writer as they are (readers get plain strings back) and
         # our metadata is added by hand, without the ``ARROW:schema`` copy (_file_metadata).
-        # zstd where the data is (_ZSTD_COLUMNS): ~2.5x smaller than snappy there.
+        # zstd where the data is (_codecs): ~2.5x smaller than snappy there.
         # Dictionary encoding for the strings only: timestamps, floats and lists are mostly
         # distinct or constant, where it costs more to write than it saves once compressed;
         # 64k-value write batches (default 1k) cut the writer's per-batch statistics overhead.
+        n = self.head.num_rows + len(r.rows) + sum(k for k, _ in r.chunks)
         options: dict[str, Any] = {
-            "compression": _codecs(self.schema),
+            "compression": _codecs(self.schema, n),
             "write_batch_size": 65536, "store_schema": False,
             "use_dictionary": [f.name for f in self.schema if f.type == pa.string()],
         }
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with pq.ParquetWriter(str(tmp), self.wschema, **options) as writer:
-                n = self.head.num_rows + len(r.rows) + sum(k for k, _ in r.chunks)
                 _pipelined(writer.write_table, self._tables(), threaded=n > WRITE_ROWS)
                 # last: the writer's copy of the plan then never coexists with the row groups
                 writer.add_key_value_metadata(self._file_metadata())  # (and lets our copy go)
