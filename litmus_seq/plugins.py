@@ -27,6 +27,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -317,12 +318,37 @@ def _normalize(dist_name: str) -> str:
     return dist_name.lower().replace("_", "-").replace(".", "-")
 
 
-def _load_entry_points(pm: LitmusPluginManager) -> None:
-    """Load group ``litmus_seq``; two distributions with one entry-point name is an error."""
+_entry_points_seen: tuple[tuple[tuple[str, int], ...], list[EntryPoint]] | None = None
+
+
+def _group_entry_points() -> list[EntryPoint]:
+    """The ``litmus_seq`` entry points of the installed distributions.
+
+    Finding them reads every distribution's metadata (~3 ms with ~130 installed, each session);
+    a process opening session after session (the Robot library, the harness) reads them again
+    only when ``sys.path`` or one of its folders changed (installing or removing a distribution
+    changes its folder's modification time).
+    """
+    global _entry_points_seen
     from importlib.metadata import entry_points
 
+    key = tuple((p, _mtime_ns(p)) for p in sys.path)
+    if _entry_points_seen is None or _entry_points_seen[0] != key:
+        _entry_points_seen = (key, list(entry_points(group=ENTRY_POINT_GROUP)))
+    return _entry_points_seen[1]
+
+
+def _mtime_ns(path: str) -> int:
+    try:
+        return os.stat(path or ".").st_mtime_ns
+    except OSError:
+        return -1
+
+
+def _load_entry_points(pm: LitmusPluginManager) -> None:
+    """Load group ``litmus_seq``; two distributions with one entry-point name is an error."""
     chosen: dict[str, EntryPoint] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in _group_entry_points():
         first = chosen.get(ep.name)
         if first is None:
             chosen[ep.name] = ep
