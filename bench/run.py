@@ -7,7 +7,8 @@
 Every figure comes from fresh child processes (``bench/*_child.py``), so one workload's warm
 caches, garbage or leaked memory never flatter another's, and peak RSS is the child's own
 (``os.wait4`` rusage of that very child). Marginal costs are ``(T(N) - T(1)) / (N - 1)`` with both
-runs made in the same process after a warm-up run, the median over several processes; ratios are
+made in the same process after a warm-up run (T(1) the median of five one-item runs, T(N) one run),
+the median over several processes; ratios are
 taken between medians measured in this same invocation, so machine speed cancels out.
 
 Workloads (see ``bench/projects.py``): per step = N steps × 1 vector × 1 mocked measurement;
@@ -501,7 +502,9 @@ def report(res: Results, args: argparse.Namespace, info: dict[str, str], load: t
         "- **Per step / per extra measurement**: `(T(N) − T(1)) / (N − 1)`, T = wall time of "
         "`Session(...)` + `open` + `run` + `close` with the event store, channel store and run "
         "materializer live (everything sealed on disk), plan built off the clock, after a warm-up run in "
-        f"the same process; median over {args.procs} fresh processes ({args.htf_procs} for OpenHTF). "
+        "the same process; T(1) is the median of 5 one-item runs (fresh plans) in that process, T(N) one "
+        "run (the process's first big one); the same for the floor and OpenHTF; "
+        f"median over {args.procs} fresh processes ({args.htf_procs} for OpenHTF). "
         "Per step: N steps × 1 vector × 1 mocked measurement (limit 3.0–3.6). Per measurement: 1 step with "
         "N distinct measurements in `do:`. *First run* is each plan's first run (what `litmus-seq run`, one "
         "DUT per process, pays); *next unit* runs the same plans again in new sessions (a station testing "
@@ -558,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.command = " ".join(["python bench/run.py", *(sys.argv[1:] if argv is None else argv)])
     args.procs = args.procs or (3 if args.quick else 5)
-    args.htf_procs = 2 if args.quick else 3
+    args.htf_procs = 2 if args.quick else 5  # as many as litmus-seq: the ratio divides two medians
     sizes = [1_000] if args.quick else [1_000, 10_000]
     shape = (10, 100, 100) if args.quick else (10, 1_000, 100)
     files = [1_000] if args.quick else [1_000, 10_000]
