@@ -21,8 +21,9 @@ process does not lose them, only a power cut before the OS writes back could).
 
 Typed columns: the common fields, and the hot ``test.measurement`` fields including the flattened
 ``limit`` dict (``limit_*``), so that the file is queryable as is (DuckDB reads Arrow IPC through
-pyarrow) and a million measurements do not become a million JSON documents. Everything else goes
-into ``data`` as JSON. The round trip is lossless for JSON-able values: :func:`read_events`
+pyarrow) and a million measurements do not become a million JSON documents; the step and vector
+events' fields; and ``plan``, ``run.started``'s resolved plan as it is (already JSON text; files
+written before that column have it in ``data``). Everything else goes into ``data`` as JSON. The round trip is lossless for JSON-able values: :func:`read_events`
 rebuilds dicts equal to the ones emitted.
 
 While a session is writing, its file holds an advisory ``flock`` (released by the OS when the
