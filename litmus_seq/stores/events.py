@@ -23,8 +23,9 @@ Typed columns: the common fields, and the hot ``test.measurement`` fields includ
 ``limit`` dict (``limit_*``), so that the file is queryable as is (DuckDB reads Arrow IPC through
 pyarrow) and a million measurements do not become a million JSON documents; the step and vector
 events' fields; and ``plan``, ``run.started``'s resolved plan as it is (already JSON text; files
-written before that column have it in ``data``). Everything else goes into ``data`` as JSON. The round trip is lossless for JSON-able values: :func:`read_events`
-rebuilds dicts equal to the ones emitted.
+written before that column have it in ``data``). Everything else goes into ``data`` as JSON. The
+round trip is lossless for JSON-able values: :func:`read_events` rebuilds dicts equal to the ones
+emitted.
 
 While a session is writing, its file holds an advisory ``flock`` (released by the OS when the
 process dies, even by kill -9): :func:`session_in_progress` tells ``recover`` not to seal a run

@@ -1311,16 +1311,16 @@ class _RunWriter:
         # Dictionary encoding for the strings only: timestamps, floats and lists are mostly
         # distinct or constant, where it costs more to write than it saves once compressed;
         # 64k-value write batches (default 1k) cut the writer's per-batch statistics overhead.
-        n = self.head.num_rows + len(r.rows) + sum(k for k, _ in r.chunks)
+        rows = self.head.num_rows + len(r.rows) + sum(k for k, _ in r.chunks)
         options: dict[str, Any] = {
-            "compression": _codecs(self.schema, n),
+            "compression": _codecs(self.schema, rows),
             "write_batch_size": 65536, "store_schema": False,
             "use_dictionary": [f.name for f in self.schema if f.type == pa.string()],
         }
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with pq.ParquetWriter(str(tmp), self.wschema, **options) as writer:
-                _pipelined(writer.write_table, self._tables(), threaded=n > WRITE_ROWS)
+                _pipelined(writer.write_table, self._tables(), threaded=rows > WRITE_ROWS)
                 # last: the writer's copy of the plan then never coexists with the row groups
                 writer.add_key_value_metadata(self._file_metadata())  # (and lets our copy go)
             path = folder / f"{stem}.parquet"
