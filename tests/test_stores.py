@@ -29,18 +29,24 @@ ctx = ProjectContext.for_path(seq)
 plan = build_plan(seq, project=ctx)
 with Session(project=ctx, station=ctx.load_station("bench"), data_dir=Path(sys.argv[2])) as session:
     outcome = session.run(plan, dut_serial="SN1").outcome
-print(before, pa.default_memory_pool().backend_name, outcome)
+after = pa.default_memory_pool().backend_name
+if len(sys.argv) > 3:  # the program picks a pool of its own after the first session
+    pa.set_memory_pool(getattr(pa, sys.argv[3] + "_memory_pool")())
+    with Session(project=ctx, station=ctx.load_station("bench"), data_dir=Path(sys.argv[2])) as session:
+        session.run(plan, dut_serial="SN2")
+    after += "," + pa.default_memory_pool().backend_name
+print(before, after, outcome)
 """
 
 
-def _child(tmp_path: Path, pool: str | None) -> list[str]:
+def _child(tmp_path: Path, pool: str | None, *later: str) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     if pool:
         env["ARROW_DEFAULT_MEMORY_POOL"] = pool
     project = tmp_path / "proj"  # (its drivers log calls into the project folder)
     if not project.exists():
         shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("__pycache__"))
-    out = subprocess.run([sys.executable, "-c", CHILD, str(project), str(tmp_path / "data")], env=env,
+    out = subprocess.run([sys.executable, "-c", CHILD, str(project), str(tmp_path / "data"), *later], env=env,
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
@@ -53,13 +59,28 @@ def test_a_session_runs_on_the_system_allocator(tmp_path: Path) -> None:
     assert after == "system" and outcome == "passed"
 
 
-@pytest.mark.parametrize("pool", ["mimalloc", "jemalloc"])
-def test_the_users_choice_of_pool_is_kept(tmp_path: Path, pool: str) -> None:
+def test_a_pool_the_program_sets_later_is_left_alone(tmp_path: Path) -> None:
+    pool = next((p for p in ("jemalloc", "mimalloc") if _has(p)), None)
+    if pool is None:
+        pytest.skip("pyarrow built without another pool than the system one")
+    _, after, outcome = _child(tmp_path, None, pool)
+    first, second = after.split(",")
+    assert first == "system" and second != "system" and outcome == "passed"
+
+
+def _has(pool: str) -> bool:
     import pyarrow as pa
 
     try:
         getattr(pa, f"{pool}_memory_pool")()
     except (NotImplementedError, AttributeError, pa.ArrowException):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("pool", ["mimalloc", "jemalloc"])
+def test_the_users_choice_of_pool_is_kept(tmp_path: Path, pool: str) -> None:
+    if not _has(pool):
         pytest.skip(f"pyarrow built without {pool}")
     before, after, outcome = _child(tmp_path, pool)
     assert before == after == pool and outcome == "passed"

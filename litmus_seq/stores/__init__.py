@@ -15,17 +15,23 @@ import os
 __all__ = ["use_system_allocator"]
 
 
+_pool_chosen = False
+
+
 def use_system_allocator() -> bool:
-    """Make the C library's allocator pyarrow's default memory pool, unless the user chose one
-    (``ARROW_DEFAULT_MEMORY_POOL``); returns whether it changed anything.
+    """Make the C library's allocator pyarrow's default memory pool, once per process and unless
+    the user chose one (``ARROW_DEFAULT_MEMORY_POOL``); returns whether it changed anything. A
+    pool the program sets after the first session is left alone.
 
     Why: a run allocates and frees Arrow buffers batch after batch. mimalloc (pyarrow's default
     on Linux) keeps what was freed for reuse, so a long run's resident memory only grows: the
     1,000,000-measurement benchmark peaks ~60 MB lower with the system allocator, at the same
     speed (bench/RESULTS.md). Called when a :class:`~litmus_seq.engine.Session` opens its stores.
     """
-    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+    global _pool_chosen
+    if _pool_chosen or os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return False
+    _pool_chosen = True
     import pyarrow as pa
 
     pool = pa.system_memory_pool()
