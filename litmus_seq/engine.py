@@ -18,7 +18,6 @@ Failure semantics (PARQUET.md outcomes):
 
 from __future__ import annotations
 
-import difflib
 import gc
 import importlib
 import platform
@@ -40,6 +39,7 @@ from litmus_seq.context import StepContext
 from litmus_seq.errors import ConfigError, DriverError, InstrumentError, LitmusError, Location, Problem
 from litmus_seq.plan import Plan, PlannedAction, PlannedStep
 from litmus_seq.prompts import ABORT, TIMED_OUT
+from litmus_seq.suggest import did_you_mean
 
 __all__ = ["RunResult", "Session", "Terminated"]
 
@@ -301,7 +301,7 @@ class Session:
                 f"no station: the sequence calls instruments ({names}); give --station ID, or "
                 "`station:` in the sequence or in litmus.yaml")])
         for role in sorted(self.mock_roles - roles):
-            problems.append(Problem(Location(f"--mock {role}"), f"unknown role '{role}'" + _hint(role, roles)
+            problems.append(Problem(Location(f"--mock {role}"), f"unknown role '{role}'" + did_you_mean(role, roles)
                                     + f"; the station's roles are: {', '.join(sorted(roles)) or '(none)'}"))
         bad_roles: set[str] = set()
         if station is not None and self.station_doc is not None:
@@ -326,7 +326,7 @@ class Session:
                     if action.role not in roles:
                         sid = getattr(station, "id", "<none>")
                         problems.append(Problem(where, f"role '{action.role}' is not on station '{sid}'"
-                                                + _hint(action.role, roles)))
+                                                + did_you_mean(action.role, roles)))
                         continue
                     try:
                         cls, mocked = self._driver_class(action.role)
@@ -338,12 +338,12 @@ class Session:
                         if action.method not in mock:
                             problems.append(Problem(where, f"{action.role}.{action.method}: the mock for role "
                                                     f"'{action.role}' has no method '{action.method}'"
-                                                    + _hint(action.method or "", mock)))
+                                                    + did_you_mean(action.method or "", mock)))
                     elif not callable(getattr(cls, action.method or "", None)):
                         methods = [m for m in dir(cls) if not m.startswith("_")]
                         problems.append(Problem(where, f"{action.role}.{action.method}: driver "
                                                 f"'{self._instrument_config(action.role).driver}' has no method "
-                                                f"'{action.method}'" + _hint(action.method or "", methods)))
+                                                f"'{action.method}'" + did_you_mean(action.method or "", methods)))
                 if action.python is not None:
                     try:
                         self._callable(action.python)
@@ -442,11 +442,6 @@ class Session:
         if written:
             parquet = written[-1]
         return RunResult(state.run_id, state.outcome, parquet, state.step_outcomes, state.error)
-
-
-def _hint(name: str, options: Iterable[str]) -> str:
-    match = difflib.get_close_matches(name, list(options), n=1)
-    return f" (did you mean '{match[0]}'?)" if match else ""
 
 
 def _version() -> str:

@@ -23,6 +23,7 @@ from simpleeval import (
 )
 
 from litmus_seq.errors import EXIT_ERRORED, ExpressionError
+from litmus_seq.suggest import did_you_mean
 
 __all__ = [
     "FUNCTIONS",
@@ -34,7 +35,6 @@ __all__ = [
     "compile_expr",
     "compile_value",
     "is_compiled",
-    "suggest",
 ]
 
 
@@ -110,14 +110,6 @@ _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
 )
 
 
-def suggest(name: str, candidates: Any) -> str:
-    """`` (did you mean 'x'?)`` or ``""``."""
-    import difflib
-
-    match = difflib.get_close_matches(name, [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
-
-
 class Expr:
     """One compiled expression: parsed once, evaluated many times over plain-data names.
 
@@ -186,7 +178,7 @@ def compile_expr(src: str) -> Expr:
             if isinstance(node.func, ast.Name):
                 if node.func.id not in FUNCTIONS:
                     raise ExpressionError(
-                        f"{src!r}: unknown function '{node.func.id}'{suggest(node.func.id, FUNCTIONS)}; "
+                        f"{src!r}: unknown function '{node.func.id}'{did_you_mean(node.func.id, FUNCTIONS)}; "
                         f"available: {', '.join(sorted(FUNCTIONS))}"
                     )
             elif not isinstance(node.func, ast.Attribute):

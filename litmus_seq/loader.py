@@ -26,7 +26,6 @@ a "did you mean" hint.
 
 from __future__ import annotations
 
-import difflib
 import gc
 import re
 import types
@@ -38,6 +37,7 @@ from typing import Any, Union
 import yaml
 
 from litmus_seq.errors import ConfigError, Location, Problem, ValidationError
+from litmus_seq.suggest import suggest
 
 __all__ = ["MAX_ALIASED_VALUES", "Document", "load_document", "load_model", "validate_document", "describe_value"]
 
@@ -617,16 +617,6 @@ def _types_at(root: Any, loc: tuple[Any, ...]) -> tuple[Any, list[Any]]:
     return tp, siblings
 
 
-def _did_you_mean(word: str, candidates: list[str]) -> str | None:
-    found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    if not found:
-        lowered = {c.lower(): c for c in candidates}
-        if word.lower() in lowered:
-            return lowered[word.lower()]
-        return None
-    return found[0]
-
-
 def _message(model: Any, m: _Mapped, err: dict[str, Any]) -> str:
     etype = m.etype
     ctx = err.get("ctx") or {}
@@ -637,10 +627,10 @@ def _message(model: Any, m: _Mapped, err: dict[str, Any]) -> str:
         hint = ""
         if _is_model(parent):
             keys = _keys_of(parent)
-            guess = _did_you_mean(key, keys)
+            guess = suggest(key, keys)
             if guess is None and siblings:
                 others = [k for s in siblings if _is_model(s) for k in _keys_of(s) if k not in keys]
-                guess = _did_you_mean(key, others)
+                guess = suggest(key, others)
             if guess is not None:
                 hint = f" (did you mean {guess!r}?)"
             else:
@@ -653,7 +643,7 @@ def _message(model: Any, m: _Mapped, err: dict[str, Any]) -> str:
         keys = list(value) if isinstance(value, dict) else []
         actions = ["measure", "call", "wait", "prompt", "python"]
         for k in keys:
-            guess = _did_you_mean(str(k), actions)
+            guess = suggest(str(k), actions)
             if guess is not None:
                 return f"unknown action key {k!r} (did you mean {guess!r}?)"
         if isinstance(value, dict):
@@ -665,7 +655,7 @@ def _message(model: Any, m: _Mapped, err: dict[str, Any]) -> str:
         expected = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         hint = ""
         if isinstance(value, str):
-            guess = _did_you_mean(value, expected)
+            guess = suggest(value, expected)
             if guess is not None:
                 hint = f" (did you mean {guess!r}?)"
         return f"expected one of {', '.join(expected)}; got {describe_value(value)}{hint}"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from litmus_seq.errors import ConfigError, ExpressionError, LimitError, LitmusError, Location, Problem
 from litmus_seq.limits import ResolvedLimit, resolve_limit, spec_band
 from litmus_seq.loader import path_str
+from litmus_seq.suggest import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     from litmus_seq.project import ProjectContext
@@ -652,12 +653,10 @@ class _Planner:
         return compile_expr(" and ".join(f"({s})" for s, _, _ in sources))
 
     def _check_names(self, used: frozenset[str], known: set[str], doc: Any, path: tuple[Any, ...]) -> None:
-        from litmus_seq.expressions import suggest
-
         for n in sorted(used - known):
             self.problem(
                 ExpressionError, doc, path,
-                f"unknown name '{n}'{suggest(n, known)}: an expression can use variables, the "
+                f"unknown name '{n}'{did_you_mean(n, known)}: an expression can use variables, the "
                 "step's vector parameters, and measurements or save_as values from earlier steps",
             )
 
@@ -899,8 +898,6 @@ class _Planner:
                      actions: list[tuple[PlannedAction, tuple[Any, ...]]],
                      measurements: list[str], has_python: bool
                      ) -> tuple[_StepLimits, dict[str, tuple[Any, ...]]]:
-        from litmus_seq.expressions import suggest
-
         step_level: dict[str, Any] = {}
         units: dict[str, str | None] = {}
         where: dict[str, tuple[Any, ...]] = {}
@@ -916,7 +913,7 @@ class _Planner:
             if name not in measurements and not has_python:
                 self.problem(
                     ConfigError, doc, path + ("limits", name),
-                    f"limits: '{name}' is not measured by this step{suggest(name, measurements)}",
+                    f"limits: '{name}' is not measured by this step{did_you_mean(name, measurements)}",
                 )
                 continue
             step_level.setdefault(name, lim)
@@ -933,8 +930,6 @@ class _Planner:
                  expanded: list[tuple[dict[str, Any], dict[str, Any]]], measurements: list[str],
                  info: _StepLimits, where: dict[str, tuple[Any, ...]],
                  has_python: bool) -> list[PlannedVector]:
-        from litmus_seq.expressions import suggest
-
         resolver = self.resolver
         step_limit_path = path + ("limit",)
         vectors: list[PlannedVector] = []
@@ -947,7 +942,7 @@ class _Planner:
                 if name not in measurements and not has_python:
                     self.problem(ConfigError, doc, lpath,
                                  f"vector limit for '{name}', which this step does not measure"
-                                 f"{suggest(name, measurements)}")
+                                 f"{did_you_mean(name, measurements)}")
                     continue
                 try:
                     resolved[name] = resolver.explicit("vector", lim, name, info.units.get(name))

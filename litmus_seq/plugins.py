@@ -22,7 +22,6 @@ misspelled hook name is always caught by the pending-hook check below.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -40,6 +39,7 @@ import pluggy
 
 from litmus_seq import hookspecs
 from litmus_seq.errors import Location, PluginError, Problem
+from litmus_seq.suggest import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     from importlib.metadata import EntryPoint
@@ -484,8 +484,7 @@ def _check_pending(pm: LitmusPluginManager) -> None:
         for impl in hook.get_hookimpls():
             if impl.optionalhook:
                 continue
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, known)
             src = pm.sources.get(impl.plugin_name)
             file, line = _function_location(impl.function)
             display = src.display if src and src.display and file == src.file else file

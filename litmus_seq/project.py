@@ -8,12 +8,12 @@ command resolves them through one :class:`ProjectContext` so that ``validate``, 
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 from typing import Any
 
 from litmus_seq.errors import ConfigError, Location, Problem
+from litmus_seq.suggest import suggest
 
 __all__ = ["find_root", "detect_kind", "ProjectContext", "PROJECT_FILE"]
 
@@ -148,9 +148,9 @@ class ProjectContext:
         if not base.is_dir():
             return f"; there is no folder {self.display(base)}/"
         names = sorted(p.name for p in base.glob("*.y*ml"))
-        guess = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+        guess = suggest(path.name, names)
         if guess:
-            return f"; did you mean {self.display(base / guess[0])!r}?"
+            return f"; did you mean {self.display(base / guess)!r}?"
         if names:
             shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
             return f"; {self.display(base)}/ holds: {shown}"

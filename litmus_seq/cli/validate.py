@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from litmus_seq.errors import ConfigError, LitmusError, Location, Problem
+from litmus_seq.suggest import did_you_mean
 
 __all__ = ["validate", "detect_kind", "validate_file"]
 
@@ -81,14 +82,14 @@ class DriverCheck:
                 if inst is None:
                     problems.append(Problem(where, (
                         f"role {action.role!r} is not on station {station.id!r}"
-                        f"{_hint(action.role, list(roles))}; roles there: {', '.join(roles) or '(none)'}")))
+                        f"{did_you_mean(action.role, list(roles))}; roles there: {', '.join(roles) or '(none)'}")))
                     continue
                 if inst.driver == "mock":
                     table = inst.mock or {}
                     if action.method not in table:
                         problems.append(Problem(where, (
                             f"{action.role}.{action.method}: the mock for role {action.role!r} has no "
-                            f"method {action.method!r}{_hint(action.method or '', list(table))}; add it "
+                            f"method {action.method!r}{did_you_mean(action.method or '', list(table))}; add it "
                             f"under instruments.{action.role}.mock in the station")))
                     continue
                 from litmus_seq.drivers import BUILTIN_DRIVERS  # (not needed for mock roles)
@@ -104,7 +105,7 @@ class DriverCheck:
                     methods = [m for m in dir(cls) if not m.startswith("_") and callable(getattr(cls, m, None))]
                     problems.append(Problem(where, (
                         f"{action.role}.{action.method}: driver {inst.driver!r} has no method "
-                        f"{action.method!r}{_hint(action.method or '', methods)}")))
+                        f"{action.method!r}{did_you_mean(action.method or '', methods)}")))
         return problems
 
     def plugin_problems(self, ctx: Any) -> list[Problem]:
@@ -189,13 +190,6 @@ def validate_file(path: Path, ctx: Any, drivers: DriverCheck | None = None) -> t
             if station is not None and drivers is not None:
                 problems += drivers.call_problems(ctx, planned, station)
     return kind, problems
-
-
-def _hint(word: str, candidates: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _problems_of(exc: LitmusError, display: str) -> list[Problem]:

@@ -8,12 +8,12 @@ both plugins named, and ``litmus-seq plugins`` can show who provides what.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from litmus_seq.errors import DriverError, Location, PluginError, Problem
+from litmus_seq.suggest import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
     import pluggy
@@ -65,8 +65,7 @@ class DriverRegistry:
             return self._classes[name]
         except KeyError:
             pass
-        close = difflib.get_close_matches(name, list(self._classes), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, self._classes)
         message = (
             f"unknown driver {name!r}{hint}; registered drivers: {', '.join(self.names()) or '(none)'}. "
             f"Install the plugin that provides it or fix the name (`litmus-seq plugins` lists them)"
@@ -153,8 +152,7 @@ def station_driver_problems(
             continue
         where = doc.locate(("instruments", role, "driver"))
         candidates = names.names() if names is not None else sorted(known)
-        close = difflib.get_close_matches(inst.driver, candidates, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(inst.driver, candidates)
         problems.append(Problem(where, (
             f"unknown driver {inst.driver!r}{hint}; registered drivers: {', '.join(candidates) or '(none)'}. "
             "Install the plugin that provides it or fix the name (`litmus-seq plugins` lists them)"
