@@ -311,7 +311,7 @@ class Session:
             driver_problems = station_driver_problems(station, self.station_doc, registry,
                                                       mock_roles=self.mock_roles, registry=registry)
             problems.extend(driver_problems)  # once, at the station's driver: line
-            bad_roles = {p.path.split(".")[1] for p in driver_problems}
+            bad_roles = {p.path.split(".")[1] for p in driver_problems if p.path}
         seen: set[tuple[str | None, str | None, str | None]] = set()
         for step in plan.steps:
             for action in step.actions:

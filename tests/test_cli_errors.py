@@ -202,7 +202,7 @@ def test_plugins_command_loads_litmus_yaml_plugins(project: Path, capsys: pytest
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "drivers.py").write_text(
-        "import litmus_seq\n\nclass Relay:\n    pass\n\n"
+        "import litmus_seq\nfrom litmus_seq.drivers import Driver\n\nclass Relay(Driver):\n    pass\n\n"
         "@litmus_seq.hookimpl\ndef litmus_seq_register_drivers(registry):\n"
         "    registry.register('bench.relay', Relay)\n")
     cfg = project / "litmus.yaml"

@@ -34,12 +34,28 @@ def test_json_lists_plugins_and_drivers(example_project: Path, monkeypatch: pyte
 
 def test_p_loads_an_extra_plugin_file(example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     (example_project / "extra.py").write_text(
-        "def litmus_seq_register_drivers(registry):\n    registry.register('extra.thing', object)\n"
+        "from litmus_seq.drivers import Driver\n"
+        "class Thing(Driver):\n    pass\n"
+        "def litmus_seq_register_drivers(registry):\n    registry.register('extra.thing', Thing)\n"
     )
     monkeypatch.chdir(example_project)
     assert main(["plugins", "-p", "extra.py", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    assert {"name": "extra.thing", "plugin": "extra.py", "class": "extra.py:Thing"} in doc["drivers"]
+    assert doc["problems"] == []
+
+
+def test_json_reports_a_class_breaking_the_driver_contract(
+    example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    (example_project / "extra.py").write_text(
+        "def litmus_seq_register_drivers(registry):\n    registry.register('extra.thing', object)\n"
+    )
+    monkeypatch.chdir(example_project)
+    assert main(["plugins", "-p", "extra.py", "--json"]) == 4
+    doc = json.loads(capsys.readouterr().out)
     assert {"name": "extra.thing", "plugin": "extra.py", "class": "builtins:object"} in doc["drivers"]
+    assert len(doc["problems"]) == 2 and all("driver 'extra.thing' class object" in p for p in doc["problems"])
 
 
 def test_broken_plugin_exits_4_with_one_line_and_no_traceback(

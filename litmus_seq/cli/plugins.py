@@ -18,7 +18,10 @@ __all__ = ["collect", "plugins"]
 
 
 def collect(project_root: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The JSON document printed by ``--json``: ``{"project_root", "plugins", "drivers"}``."""
+    """The JSON document printed by ``--json``: ``{"project_root", "plugins", "drivers", "problems"}``.
+
+    ``problems`` are the broken rules of the driver contract, one line each, located at the class.
+    """
     from litmus_seq.drivers.registry import collect_drivers
     from litmus_seq.plugins import get_plugin_manager, plugin_info
 
@@ -31,7 +34,11 @@ def collect(project_root: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
         if owner in local and module.startswith("_litmus_seq_"):
             module = owner  # a file imported by path: its hashed module name means nothing to users
         drivers.append({"name": name, "plugin": owner, "class": f"{module}:{cls.__qualname__}"})
-    return {"project_root": str(project_root), "plugins": plugin_info(pm), "drivers": drivers}
+    from litmus_seq.drivers.contract import contract_problems
+
+    problems = [str(p) for p in contract_problems(((n, c) for n, c, _ in registry.items()), project_root)]
+    return {"project_root": str(project_root), "plugins": plugin_info(pm), "drivers": drivers,
+            "problems": problems}
 
 
 @click.command("plugins")
@@ -43,6 +50,8 @@ def collect(project_root: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
 def plugins(extra: tuple[str, ...], as_json: bool) -> int:
     """List plugins (source, hooks) and the instrument drivers they register.
 
+    A driver class that breaks the driver contract is reported at its file:line (exit 4).
+
     Loads what ``run`` loads: entry points, the project's plugins/*.py, the ``plugins:`` of its
     litmus.yaml, and ``-p`` values.
     """
@@ -52,7 +61,7 @@ def plugins(extra: tuple[str, ...], as_json: bool) -> int:
     doc = collect(ctx.root, extra + tuple(ctx.config.plugins))
     if as_json:
         click.echo(json.dumps(doc, indent=2))
-        return 0
+        return 4 if doc["problems"] else 0
     from rich.console import Console
     from rich.table import Table
 
@@ -76,4 +85,6 @@ def plugins(extra: tuple[str, ...], as_json: bool) -> int:
     for row in doc["drivers"]:
         drivers.add_row(row["name"], row["plugin"] or "", row["class"])
     console.print(drivers)
-    return 0
+    for line in doc["problems"]:
+        click.echo(line, err=True)
+    return 4 if doc["problems"] else 0

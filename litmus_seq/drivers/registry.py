@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litmus_seq.errors import DriverError, Location, PluginError, Problem
@@ -137,7 +138,8 @@ def collect_drivers(pm: pluggy.PluginManager) -> DriverRegistry:
 def station_driver_problems(
     station: Any, doc: Any, known: Any, *, mock_roles: Any = (), registry: DriverRegistry | None = None
 ) -> list[Problem]:
-    """One problem per instrument of ``station`` whose ``driver:`` is not in ``known``.
+    """One problem per instrument of ``station`` whose ``driver:`` is not in ``known``, and one per
+    broken rule of the driver contract of each known driver class the station uses.
 
     ``doc`` is the station's :class:`litmus_seq.loader.Document`, so each problem points at the
     ``driver:`` value in the *station* file (where the fix goes), once per role -- not at every
@@ -147,8 +149,12 @@ def station_driver_problems(
     """
     problems: list[Problem] = []
     names = registry if registry is not None else (known if isinstance(known, DriverRegistry) else None)
+    used_by: dict[str, list[str]] = {}
     for role, inst in getattr(station, "instruments", {}).items():
-        if role in mock_roles or inst.driver in known:
+        if role in mock_roles:
+            continue
+        if inst.driver in known:
+            used_by.setdefault(inst.driver, []).append(role)
             continue
         where = doc.locate(("instruments", role, "driver"))
         candidates = names.names() if names is not None else sorted(known)
@@ -157,4 +163,20 @@ def station_driver_problems(
             f"unknown driver {inst.driver!r}{hint}; registered drivers: {', '.join(candidates) or '(none)'}. "
             "Install the plugin that provides it or fix the name (`litmus-seq plugins` lists them)"
         ), f"instruments.{role}.driver"))
+    if names is not None:
+        from litmus_seq.drivers.contract import contract_problems
+
+        problems += contract_problems(((n, names.get(n)) for n in sorted(used_by)), _root_of(doc), used_by)
     return problems
+
+
+def _root_of(doc: Any) -> Path | None:
+    """The project root a loader document's ``display`` path is relative to."""
+    path, display = getattr(doc, "path", None), getattr(doc, "display", None)
+    if path is None or not display or Path(display).is_absolute():
+        return None
+    parts = len(Path(display).parts)
+    root = Path(path).resolve()
+    for _ in range(parts):
+        root = root.parent
+    return root
