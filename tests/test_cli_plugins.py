@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,19 @@ def test_table_output_in_a_subprocess(example_project: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     for text in ("litmus_seq.drivers", "builtin", "plugins/demo_chamber.py", "local", "demo.chamber", "scpi.eload"):
         assert text in proc.stdout
+
+
+def test_table_never_cuts_plugin_or_driver_names(example_project: Path) -> None:
+    name = "a_vendor_instrument_family_with_a_long_name"
+    (example_project / "plugins" / f"{name}.py").write_text(
+        "def litmus_seq_register_drivers(registry):\n"
+        "    registry.register('vendor.programmable_dc_power_supply_series_9000', object)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "litmus_seq.cli.main", "plugins"],
+        cwd=example_project, capture_output=True, text=True, timeout=60, env={**env, "COLUMNS": "60"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(f"plugins/{name}.py" in line for line in lines), proc.stdout  # whole, on one line
+    assert any("vendor.programmable_dc_power_supply_series_9000" in line for line in lines), proc.stdout

@@ -202,3 +202,43 @@ def test_tty_output_uses_rich(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     out = capsys.readouterr().out
     assert "\x1b[" in out  # styled
     assert re.sub(r"\x1b\[[0-9;]*m", "", out) == "ok: stations/bench.yaml (station)\n"
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def test_validate_the_project_root_checks_every_file_it_knows(
+        example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(example_project)
+    (example_project / ".github").mkdir()
+    (example_project / ".github" / "ci.yaml").write_text("on: [push]\n")  # hidden: never entered
+    (example_project / "compose.yaml").write_text("services: {db: {image: x}}\n")  # not ours: skipped
+    (example_project / "data" / "runs").mkdir(parents=True)
+    (example_project / "data" / "runs" / "junk.yaml").write_text("{{{\n")  # the data folder: skipped
+    assert main(["validate", "."]) == 0
+    out = capsys.readouterr().out
+    kinds = dict(line.removeprefix("ok: ").rsplit(" ", 1) for line in out.splitlines())
+    assert kinds == {
+        "litmus.yaml": "(project)", "products/power_board.yaml": "(product)",
+        "sequences/common/self_test.yaml": "(fragment)", "sequences/power_board_fct.yaml": "(sequence)",
+        "sequences/smoke.yaml": "(sequence)", "stations/mock_bench.yaml": "(station)",
+        "stations/sim_bench.yaml": "(station)", "stations/sim_instruments.yaml": "(visa-sim)",
+    }
+
+
+def test_validate_a_folder_reports_its_broken_files(
+        example_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(example_project)
+    (example_project / "products" / "typo.yaml").write_text("id: typo\nspecz: {}\n")  # kind by folder
+    (example_project / "sequences" / "broken.yaml").write_text("sequence: [\n")  # unparsable, ours
+    assert main(["validate", "products", "sequences"]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert "ok: products/power_board.yaml (product)" in out
+    assert any(line.startswith("products/typo.yaml:2:1: ") and "specz" in line for line in err.splitlines()), err
+    assert any(line.startswith("sequences/broken.yaml:") for line in err.splitlines()), err
+
+
+def test_validate_an_empty_folder_has_nothing_to_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.yaml").write_text("title: not a litmus-seq file\n")
+    assert main(["validate", str(tmp_path)]) == 5
+    assert "no sequence, product, station or litmus.yaml file to check" in capsys.readouterr().err

@@ -36,6 +36,7 @@ DEBUG_ENV = "LITMUS_DEBUG"
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attr, one-line help shown by --help without importing the module)
+    "init": ("litmus_seq.cli.init:init", "Create a new project that validates and runs at once."),
     "run": ("litmus_seq.cli.run:run", "Run a sequence on a station and record the results."),
     "validate": ("litmus_seq.cli.validate:validate", "Check sequence, product and station files."),
     "plan": ("litmus_seq.cli.plan:plan", "Show the expanded plan with resolved limits."),

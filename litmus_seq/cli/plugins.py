@@ -41,6 +41,12 @@ def collect(project_root: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
             "problems": problems}
 
 
+def _name_column(table: Any, header: str, names: list[str]) -> None:
+    """A column that is never cut or folded: the other columns fold to make room for it."""
+    width = max([len(header), *(len(n) for n in names)])
+    table.add_column(header, no_wrap=True, min_width=width)
+
+
 @click.command("plugins")
 @click.option(
     "-p", "--plugin", "extra", multiple=True, metavar="MODULE",
@@ -52,8 +58,8 @@ def plugins(extra: tuple[str, ...], as_json: bool) -> int:
 
     A driver class that breaks the driver contract is reported at its file:line (exit 4).
 
-    Loads what ``run`` loads: entry points, the project's plugins/*.py, the ``plugins:`` of its
-    litmus.yaml, and ``-p`` values.
+    Loads what `run` loads: installed plugins, the project's plugins/*.py, the `plugins:` of
+    litmus.yaml, and -p values.
     """
     from litmus_seq.project import ProjectContext
 
@@ -67,7 +73,8 @@ def plugins(extra: tuple[str, ...], as_json: bool) -> int:
 
     console = Console()
     table = Table(title=f"Plugins (project {doc['project_root']})", title_justify="left")
-    for column in ("name", "source", "from", "hooks"):
+    _name_column(table, "name", [row["name"] for row in doc["plugins"]])
+    for column in ("source", "from", "hooks"):
         table.add_column(column, overflow="fold")
     for row in doc["plugins"]:
         if row["source"] == "entrypoint":
@@ -80,8 +87,9 @@ def plugins(extra: tuple[str, ...], as_json: bool) -> int:
         table.add_row(row["name"], row["source"], origin, hooks)
     console.print(table)
     drivers = Table(title="Drivers", title_justify="left")
-    for column in ("driver", "plugin", "class"):
-        drivers.add_column(column, overflow="fold")
+    _name_column(drivers, "driver", [row["name"] for row in doc["drivers"]])
+    _name_column(drivers, "plugin", [row["plugin"] or "" for row in doc["drivers"]])
+    drivers.add_column("class", overflow="fold")
     for row in doc["drivers"]:
         drivers.add_row(row["name"], row["plugin"] or "", row["class"])
     console.print(drivers)

@@ -22,8 +22,10 @@ __all__ = ["schema"]
 def schema(out: Path | None, no_plugins: bool) -> int:
     """Write draft-07 JSON Schemas for sequence, product, station, fragment and litmus.yaml.
 
-    Point a file at one with a first line such as
-    ``# yaml-language-server: $schema=../schemas/sequence.schema.json``.
+    A YAML file names its schema in its first line, for example:
+
+    \b
+    # yaml-language-server: $schema=../schemas/sequence.schema.json
     """
     from litmus_seq.errors import LitmusError
     from litmus_seq.project import find_root

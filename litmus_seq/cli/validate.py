@@ -199,11 +199,13 @@ def _problems_of(exc: LitmusError, display: str) -> list[Problem]:
 
 
 @click.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="PATH...")
 @click.option("--no-plugins", is_flag=True,
               help="Do not load plugins: drivers other than the built-in ones are not checked.")
 def validate(files: tuple[Path, ...], no_plugins: bool) -> int:
     """Check sequence, product, station, fragment and litmus.yaml files (exit 4 on any problem).
+
+    A folder means every such file in it (`validate .` checks the whole project).
 
     Sequences are also planned, and their product and default station checked; stations'
     driver names are checked against the installed and project plugins.
@@ -219,7 +221,8 @@ def validate(files: tuple[Path, ...], no_plugins: bool) -> int:
     problems: list[Problem] = []
     ok: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for file in files:
+    paths, walked = _expand(files)
+    for file in paths:
         try:
             probe = ProjectContext.for_path(file)
             ctx = contexts.setdefault(probe.root, probe)
@@ -229,16 +232,13 @@ def validate(files: tuple[Path, ...], no_plugins: bool) -> int:
                     seen.add(str(p))
                     problems.append(p)
             continue
-        if Path(file).is_dir():
-            shown = ctx.display(Path(file)).rstrip("/") or "."
-            problems.append(Problem(Location(shown), (
-                f"is a folder, not a file; give the files in it (e.g. {shown}/*.yaml)")))
-            continue
         if not Path(file).is_file():
             shown = ctx.display(Path(file))
             problems.append(Problem(Location(shown), "file not found; check the path"))
             continue
         kind, found = validate_file(Path(file), ctx, drivers)
+        if file in walked and kind is None and not _KNOWN_FOLDERS & set(file.parent.parts):
+            continue  # a YAML file found in a folder that is not ours (CI config, compose files)
         fresh = [p for p in found if str(p) not in seen]
         seen.update(str(p) for p in fresh)
         problems += fresh
@@ -247,7 +247,53 @@ def validate(files: tuple[Path, ...], no_plugins: bool) -> int:
     _print_ok(ok)
     if problems:
         raise ConfigError(problems=problems)
+    if not ok:
+        from litmus_seq.errors import NothingToRun
+
+        shown = ", ".join(str(f) for f in files)
+        raise NothingToRun(f"{shown}: no sequence, product, station or litmus.yaml file to check")
     return 0
+
+
+#: Folders whose YAML files are litmus-seq files even when their keys do not say which kind.
+_KNOWN_FOLDERS = frozenset({"sequences", "products", "stations"})
+#: Folders a walk never enters (hidden ones neither): caches and environments.
+_SKIPPED_FOLDERS = frozenset({"__pycache__", "node_modules", "venv", "site-packages"})
+
+
+def _expand(args: tuple[Path, ...]) -> tuple[list[Path], set[Path]]:
+    """Files to check: each file given, and the YAML files under each folder given (those
+    found in folders are also returned as a set: files of other tools among them are skipped)."""
+    paths: list[Path] = []
+    walked: set[Path] = set()
+    for arg in args:
+        if not Path(arg).is_dir():
+            paths.append(Path(arg))
+            continue
+        for path in _yaml_files(Path(arg)):
+            paths.append(path)
+            walked.add(path)
+    return paths, walked
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    """The YAML files under ``folder``, sorted; hidden folders, caches and the data folder left out."""
+    from litmus_seq.project import ProjectContext
+
+    try:
+        data: Path | None = ProjectContext.for_path(folder).data_dir_source()[0].resolve()
+    except LitmusError:  # a broken litmus.yaml: reported when its own file is checked
+        data = None
+    found: list[Path] = []
+    for path in sorted(folder.rglob("*")):
+        inner = path.relative_to(folder).parts[:-1]
+        if path.suffix not in (".yaml", ".yml") or not path.is_file() or any(
+                part.startswith(".") or part in _SKIPPED_FOLDERS for part in inner):
+            continue
+        if data is not None and data in path.resolve().parents:
+            continue
+        found.append(path)
+    return found
 
 
 def _print_ok(ok: list[tuple[str, str]]) -> None:
