@@ -84,8 +84,10 @@ def test_table_output_in_a_subprocess(example_project: Path) -> None:
 def test_table_never_cuts_plugin_or_driver_names(example_project: Path) -> None:
     name = "a_vendor_instrument_family_with_a_long_name"
     (example_project / "plugins" / f"{name}.py").write_text(
+        "from litmus_seq.drivers import Driver\n"
+        "class Psu(Driver):\n    pass\n"
         "def litmus_seq_register_drivers(registry):\n"
-        "    registry.register('vendor.programmable_dc_power_supply_series_9000', object)\n")
+        "    registry.register('vendor.programmable_dc_power_supply_series_9000', Psu)\n")
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     proc = subprocess.run(
         [sys.executable, "-m", "litmus_seq.cli.main", "plugins"],
