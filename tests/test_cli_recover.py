@@ -6,11 +6,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from litmus_seq import events as ev
 from litmus_seq.cli.main import main
 from litmus_seq.stores.events import EventStore
 from litmus_seq.stores.materializer import RunMaterializer
@@ -92,3 +94,82 @@ def test_recover_after_kill_9(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_recover_without_events_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["recover", "--data-dir", str(tmp_path)]) == 4
     assert "no event files" in capsys.readouterr().err
+
+
+def _crashed_sessions(data_dir: Path, n: int) -> list[str]:
+    """``n`` sessions, each with one run cut short (its process gone), one event file each."""
+    ids = []
+    for i in range(n):
+        store = EventStore(data_dir)
+        bus, _ = make_bus(store, session_id=f"sess-{i}")
+        start_session(bus)
+        run_events(bus, run_id=f"r-{i}", crash_after="soak_started")
+        store.close()
+        ids.append(f"r-{i}")
+    return ids
+
+
+def _run_ids(data_dir: Path) -> list[str]:
+    return sorted(pq.read_metadata(p).metadata[b"run_id"].decode() for p in (data_dir / "runs").glob("*/*.parquet"))
+
+
+def test_two_recovers_at_once_write_each_run_once(tmp_path: Path) -> None:
+    ids = _crashed_sessions(tmp_path, 6)
+    cmd = [sys.executable, "-m", "litmus_seq.cli.main", "recover", "--data-dir", str(tmp_path)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=60), *p.communicate()) for p in procs]
+    assert [rc for rc, _, _ in results] == [0, 0], results
+    assert _run_ids(tmp_path) == ids
+    assert sorted(out.count("recovered ") for _, out, _ in results) == [0, 6]
+
+
+def test_recover_removes_the_tmp_file_of_a_seal_cut_short(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (rid,) = _crashed_sessions(tmp_path, 1)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    day = tmp_path / "runs" / "2026-01-01"
+    day.mkdir(parents=True)
+    stale = day / f".20260101T000000.000000Z_SN_42_A.{dead.pid}.parquet.tmp"
+    stale.write_bytes(b"PAR1" + b"\0" * 100)
+    assert main(["recover", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"removed {stale}" in out and not stale.exists()
+    assert _run_ids(tmp_path) == [rid]
+    assert not list((tmp_path / "runs").glob("*/.*.tmp"))
+
+
+def test_one_bad_run_does_not_stop_the_others(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Run b's date folder is a file: b cannot be written, a is; after the fix, b alone is added."""
+    from test_stores_stream import Recorder
+
+    rec = Recorder()
+    for sid, rid, shift in (("sess-a", "r-a", 0), ("sess-b", "r-b", -86_400_000_000)):
+        bus = ev.EventBus(sid, rec)
+        start_session(bus)
+        run_events(bus, run_id=rid, crash_after="soak_started")
+        if shift:
+            for e in rec.events:
+                if e["session_id"] == sid:
+                    e["timestamp"] += shift
+    for sid in ("sess-a", "sess-b"):
+        store = EventStore(tmp_path)
+        store.litmus_seq_events([e for e in rec.events if e["session_id"] == sid])
+        store.close()
+    b_day = datetime.fromtimestamp(next(e for e in rec.events if e["run_id"] == "r-b")["timestamp"] / 1e6,
+                                   tz=timezone.utc).strftime("%Y-%m-%d")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / b_day).write_text("in the way")
+
+    assert main(["recover", "--data-dir", str(tmp_path)]) == 3
+    out, err = capsys.readouterr()
+    assert _run_ids(tmp_path) == ["r-a"]
+    assert f"run r-b" in err and str(tmp_path / "runs" / b_day) in err and "1 run could not be recovered" in err
+    assert "Traceback" not in err
+
+    (tmp_path / "runs" / b_day).unlink()
+    assert main(["recover", "--data-dir", str(tmp_path)]) == 0
+    assert _run_ids(tmp_path) == ["r-a", "r-b"]
+    before = sorted((p, p.read_bytes()) for p in (tmp_path / "runs").glob("*/*.parquet"))
+    assert main(["recover", "--data-dir", str(tmp_path)]) == 0
+    assert "nothing to recover" in capsys.readouterr().out
+    assert sorted((p, p.read_bytes()) for p in (tmp_path / "runs").glob("*/*.parquet")) == before

@@ -501,3 +501,42 @@ def test_zstd_where_the_data_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "UNCOMPRESSED" not in codecs.values()
     for name in ("run_id", "dut_serial", "station_hostname", "instrument_serial", "custom_lot"):
         assert codecs[name] == "SNAPPY", name
+
+
+@pytest.mark.parametrize("caller", ["pluggy", "direct"])
+def test_run_ended_is_durable_before_the_seal_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caller: str) -> None:
+    """Registered in the engine's order (event store first, so pluggy would call the materializer
+    first), the event store still has ``run.ended`` on disk, fsync-ed, when the seal begins."""
+    import pluggy
+
+    from litmus_seq import hookspecs
+    from litmus_seq.plugins import direct_caller
+
+    pm = pluggy.PluginManager("litmus_seq")
+    pm.add_hookspecs(hookspecs)
+    store, live = EventStore(tmp_path), RunMaterializer(tmp_path)
+    pm.register(store)
+    pm.register(live)
+    synced: list[int] = []
+    import os
+
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    seen_at_seal: list[tuple[list[str], int]] = []
+    real_write = mat._RunWriter.write
+
+    def probe(self: Any) -> Path:
+        types = [e["event_type"] for e in read_events(store.paths[0])]
+        seen_at_seal.append((types, len(synced)))
+        return real_write(self)
+
+    monkeypatch.setattr(mat._RunWriter, "write", probe)
+    deliver = pm.hook.litmus_seq_events if caller == "pluggy" else direct_caller(pm.hook.litmus_seq_events)
+    bus = ev.EventBus("sess-1", deliver)
+    start_session(bus)
+    run_events(bus, run_id="r-1")
+    ((types, fsyncs),) = seen_at_seal
+    assert types[-1] == ev.RUN_ENDED and fsyncs >= 1
+    assert len(live.written) == 1
+    store.close()

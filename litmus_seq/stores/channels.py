@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import array as _array
 import os
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litmus_seq.errors import StoreError
+from litmus_seq.stores.paths import safe_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -32,10 +32,6 @@ _TYPECODES = {
     "b": "int8", "B": "uint8", "h": "int16", "H": "uint16", "i": "int32", "I": "uint32",
     "l": "int64", "L": "uint64", "q": "int64", "Q": "uint64", "f": "float32", "d": "float64",
 }
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text) or "_"
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -103,8 +99,8 @@ class ChannelStore:
         folder = self._folders.get(run_id)
         if folder is None:
             date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-            folder = self._folders[run_id] = self.data_dir / "channels" / date / _safe(str(run_id))
-        stem = _safe(str(key))
+            folder = self._folders[run_id] = self.data_dir / "channels" / date / safe_name(str(run_id))
+        stem = safe_name(str(key))
         name = stem
         n = 2
         while (folder / f"{name}.arrow").exists() or f"{SCHEME}{run_id}/{name}" in self._paths:
@@ -136,7 +132,7 @@ class ChannelStore:
         if path is not None:
             return path
         run_id, name = parse_uri(uri)
-        hits = sorted((self.data_dir / "channels").glob(f"*/{_safe(run_id)}/{_safe(name)}.arrow"))
+        hits = sorted((self.data_dir / "channels").glob(f"*/{safe_name(run_id)}/{safe_name(name)}.arrow"))
         if not hits:
             raise StoreError(f"{uri}: no such channel under {self.data_dir / 'channels'} "
                              "(wrong --data-dir, or the run's channels were moved)")

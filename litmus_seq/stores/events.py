@@ -9,8 +9,8 @@ engine's budget is ~30 µs per step all in. So the hook only appends to a list (
 per batch of events) and a record batch is written when
 
 * ``batch_size`` events are pending,
-* a ``run.ended`` or ``session.ended`` event arrives (a finished run is on disk before the
-  materializer writes its parquet file),
+* a ``run.ended`` or ``session.ended`` event arrives; a batch ending in ``run.ended`` is also
+  ``fsync``-ed, so the outcome the operator was shown survives a power cut,
 * :meth:`EventStore.close` is called,
 * a daemon timer thread finds events pending for more than ``flush_interval_s``.
 
@@ -18,6 +18,17 @@ per batch of events) and a record batch is written when
 ``flush_interval_s`` of events** (batches reach the OS with a ``write`` each; a kill -9 of the
 process does not lose them, only a power cut before the OS writes back could).
 :func:`read_events` tolerates the truncated last batch such a kill leaves behind.
+
+Order: the hook is ``tryfirst``, so the event store has every batch before any other subscriber,
+whatever the registration order; in particular ``run.ended`` is durable before the run
+materializer (``trylast``) starts the parquet seal. A kill -9 during the seal leaves the real
+outcome in the events, and ``recover`` seals the run with it (never ``aborted``).
+
+Failure (disk full, a folder that cannot be written): the first write that fails raises one
+:class:`~litmus_seq.errors.StoreError` naming the file and the session, and the store is then
+*failed*: later events are dropped instead of raising again, so the other subscribers (the
+materializer can still seal the run ``errored``) keep receiving them. What is on disk stays a
+readable stream up to its last complete batch.
 
 Typed columns: the common fields, and the hot ``test.measurement`` fields including the flattened
 ``limit`` dict (``limit_*``), so that the file is queryable as is (DuckDB reads Arrow IPC through
@@ -38,7 +49,6 @@ import json
 import operator
 import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -49,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 from litmus_seq import events as ev
 from litmus_seq.errors import StoreError
 from litmus_seq.hookspecs import hookimpl
+from litmus_seq.stores.paths import safe_name
 from litmus_seq.stores.schema import LIMIT_KEYS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -651,10 +662,6 @@ def _from_batch(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
         yield e
 
 
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text) or "_"
-
-
 def _date_of(ts_us: Any) -> str:
     if type(ts_us) is not int:
         ts_us = time.time_ns() // 1000
@@ -689,8 +696,10 @@ class _SessionFile:
 
     def close(self) -> None:
         try:
-            self.writer.close()  # end-of-stream marker
-            self.sink.close()
+            try:
+                self.writer.close()  # end-of-stream marker
+            finally:
+                self.sink.close()
         finally:
             if self.lock_fd is not None:
                 os.close(self.lock_fd)  # releases the flock
@@ -727,7 +736,8 @@ class EventStore:
         # instead of filling memory)
         self._queue: queue.Queue[tuple[_SessionFile, Any] | None] = queue.Queue(maxsize=8)
         self._writer: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # a background failure not reported yet
+        self._failed = False  # a failure was reported: drop events from now on
         self._closed = False
 
     @property
@@ -737,9 +747,12 @@ class EventStore:
 
     # -- the hook: the engine's hot path -----------------------------------------------------
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def litmus_seq_events(self, events: list[dict[str, Any]]) -> None:
-        """Queue ``events``; convert a full batch now, and write everything at a run/session end."""
+        """Queue ``events``; convert a full batch now, and write everything at a run/session end
+        (``fsync`` too at a run end: see the module docstring)."""
+        if self._failed:
+            return
         if self._error is not None:
             self._raise_error()
         if self._closed:
@@ -752,34 +765,59 @@ class EventStore:
         if self._thread is None:
             self._start_threads()
         # the engine delivers right after run.ended / session.ended: they end their batch
-        if events and events[-1].get("event_type") in _SEAL_TYPES:
-            self.flush()
+        last = events[-1].get("event_type") if events else None
+        if last in _SEAL_TYPES:
+            self.flush(durable=last == ev.RUN_ENDED)
         elif n >= self.batch_size:
             self.flush(wait=False)
 
     # -- writing ------------------------------------------------------------------------------
 
-    def flush(self, wait: bool = True) -> None:
+    def flush(self, wait: bool = True, *, durable: bool = False) -> None:
         """Convert every pending event to record batches (one per session file) and write them;
-        with ``wait`` (the default) return only once they are in the OS."""
-        with self._write_lock:
-            with self._lock:
-                batch, self._pending = self._pending, []
-            if batch:
-                try:
-                    self._write(batch)
-                except OSError as exc:
-                    raise StoreError(f"{self.data_dir}: cannot write the event store: {exc} "
-                                     "(check free disk space and permissions)") from exc
-                except StoreError:
-                    raise
-                except Exception as exc:  # a value no column or JSON can hold
-                    raise StoreError(f"{self.data_dir}: cannot record {len(batch)} events: "
-                                     f"{type(exc).__name__}: {exc}") from exc
-        if wait:
+        with ``wait`` (the default) return only once they are in the OS, ``durable`` only once
+        they are on the disk (``fsync``)."""
+        if self._failed:
+            return
+        self._convert()
+        if self._error is not None:
+            self._raise_error()
+        if wait or durable:
             self._queue.join()
             if self._error is not None:
                 self._raise_error()
+        if durable:
+            for f in self._files.values():
+                try:
+                    os.fsync(f.sink.fileno())
+                except OSError as exc:
+                    self._error = self._write_error(exc, f)
+                    self._raise_error()
+
+    def _convert(self) -> None:
+        """Turn what is pending into record batches for the writer; a failure is kept in
+        ``_error`` (reported by the caller: the hook's thread or the next hook call)."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch or self._error is not None:
+                return
+            try:
+                self._write(batch)
+            except OSError as exc:
+                self._error = self._write_error(exc, None)
+            except StoreError as exc:
+                self._error = exc
+            except Exception as exc:  # a value no column or JSON can hold
+                self._error = StoreError(f"{self.data_dir}: cannot record {len(batch)} events: "
+                                         f"{type(exc).__name__}: {exc}")
+
+    def _write_error(self, exc: OSError, f: _SessionFile | None) -> StoreError:
+        """The one line a failed write becomes: the file, what was being written, the fix."""
+        where = exc.filename or (f.path if f is not None else self.data_dir / "events")
+        return StoreError(f"{where}: cannot write the event store (the events of this session): "
+                          f"{exc.strerror or exc}; free disk space or make the data folder writable, "
+                          "then run 'litmus-seq recover'")
 
     def _write(self, events: list[dict[str, Any]]) -> None:
         if self._schema is None:
@@ -804,7 +842,7 @@ class EventStore:
 
     def _open(self, session_id: Any, ts_us: Any) -> _SessionFile:
         folder = self.data_dir / "events" / _date_of(ts_us)
-        stem = _safe_name(str(session_id))
+        stem = safe_name(str(session_id))
         path = folder / f"{stem}.arrow"
         n = 2
         while path.exists():  # a stream cannot be appended to after its end marker
@@ -833,13 +871,12 @@ class EventStore:
             try:
                 if item is None:
                     return
-                if self._error is None:  # after a failure, drop: the error is reported once
+                if self._error is None and not self._failed:  # after a failure, drop: reported once
                     f, record_batch = item
                     try:
                         f.writer.write_batch(record_batch)  # compresses and writes without the GIL
                     except OSError as exc:
-                        self._error = StoreError(f"{self.data_dir}: cannot write the event store: {exc} "
-                                                 "(check free disk space and permissions)")
+                        self._error = self._write_error(exc, f)
                     except BaseException as exc:  # reported on the next hook call, flush or close()
                         self._error = exc
             finally:
@@ -858,18 +895,20 @@ class EventStore:
             if age < interval:
                 timeout = interval - age
                 continue
-            try:
-                self.flush(wait=False)
-            except BaseException as exc:  # reported on the next hook call or close()
-                self._error = exc
+            self._convert()  # a failure is reported on the next hook call or close()
+            if self._error is not None:
                 return
             timeout = interval
 
     def _raise_error(self) -> None:
+        """Report the failure once; the store is failed from then on (see the module docstring)."""
         err, self._error = self._error, None
+        self._failed = True
+        with self._lock:
+            self._pending = []
         if isinstance(err, StoreError):
             raise err
-        raise StoreError(f"{self.data_dir}: the event store failed in the background: {err}") from err
+        raise StoreError(f"{self.data_dir / 'events'}: the event store failed in the background: {err}") from err
 
     # -- end ----------------------------------------------------------------------------------
 
@@ -889,8 +928,12 @@ class EventStore:
                 self._writer.join()
                 self._writer = None
             for f in self._files.values():
-                f.close()
-        if self._error is not None:
+                try:
+                    f.close()
+                except OSError as exc:  # the end-of-stream marker: the batches before it are readable
+                    if not self._failed and self._error is None:
+                        self._error = self._write_error(exc, f)
+        if self._error is not None and not self._failed:
             self._raise_error()
 
 

@@ -32,10 +32,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
 from itertools import islice, repeat
 from operator import itemgetter, le
 from pathlib import Path
@@ -45,6 +43,7 @@ from litmus_seq import events as ev
 from litmus_seq.errors import StoreError
 from litmus_seq.hookspecs import hookimpl
 from litmus_seq.stores import schema as S
+from litmus_seq.stores.paths import SealTmp, run_file_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -358,13 +357,18 @@ class RunMaterializer:
     """Pluggy plugin writing ``<data_dir>/runs/{date}/{timestamp}_{serial}.parquet`` per run.
 
     ``written`` lists the files written, in order. ``exclude_runs`` names runs to ignore (used by
-    ``recover`` for runs that already have a file).
+    ``recover`` for runs that already have a file). With ``on_error`` (offline), a run whose
+    events cannot be handled or whose file cannot be written is handed to it as
+    ``(run_id, exception)`` and dropped, and the other runs go on; without it (live) the
+    exception reaches the engine.
     """
 
-    def __init__(self, data_dir: Path, *, exclude_runs: Collection[str] = ()) -> None:
+    def __init__(self, data_dir: Path, *, exclude_runs: Collection[str] = (),
+                 on_error: Callable[[Any, Exception], None] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.written: list[Path] = []
-        self._exclude = frozenset(exclude_runs)
+        self._exclude = set(exclude_runs)
+        self._on_error = on_error
         self._sessions: dict[Any, dict[str, Any]] = {}
         self._runs: dict[Any, _Run] = {}
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -384,19 +388,43 @@ class RunMaterializer:
 
     # -- the hook -----------------------------------------------------------------------------
 
-    @hookimpl
+    @hookimpl(trylast=True)
     def litmus_seq_events(self, events: list[dict[str, Any]]) -> None:
-        """Dispatch each event by type; writes a file when a ``run.ended`` arrives."""
+        """Dispatch each event by type; writes a file when a ``run.ended`` arrives.
+
+        ``trylast``: the event store (``tryfirst``) has made the batch durable before a seal
+        starts, so a crash during a long seal never loses the run's real outcome."""
         get = self._handlers.get
-        for e in events:
-            h = get(e["event_type"])
-            if h is not None:
-                h(e)
+        if self._on_error is not None:
+            self._isolated(events)
+        else:
+            for e in events:
+                h = get(e["event_type"])
+                if h is not None:
+                    h(e)
         if events:
             last = events[-1]
             r = self._runs.get(last.get("run_id"))
             if r is not None:
                 r.last_ts = last.get("timestamp")
+
+    def _isolated(self, events: list[dict[str, Any]]) -> None:
+        """The offline dispatch: an event that cannot be handled drops its run, not the replay."""
+        get = self._handlers.get
+        for e in events:
+            h = get(e.get("event_type"))
+            if h is not None:
+                try:
+                    h(e)
+                except Exception as exc:
+                    self._drop(e.get("run_id"), exc)
+
+    def _drop(self, run_id: Any, exc: Exception) -> None:
+        assert self._on_error is not None
+        self._runs.pop(run_id, None)
+        if run_id is not None:
+            self._exclude.add(run_id)  # its later events are ignored
+        self._on_error(run_id, exc)
 
     def close(self) -> None:
         """Forget unfinished runs: a run without ``run.ended`` is ``recover``'s to seal."""
@@ -412,8 +440,9 @@ class RunMaterializer:
         """Write every open run as ``aborted`` (offline only: the process that ran it is gone)."""
         out = []
         for run_id in list(self._runs):
-            r = self._runs.pop(run_id)
-            out.append(self._write(r))
+            path = self._write(self._runs.pop(run_id))
+            if path is not None:
+                out.append(path)
         return out
 
     # -- handlers -----------------------------------------------------------------------------
@@ -590,8 +619,14 @@ class RunMaterializer:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _write(self, r: _Run) -> Path:
-        path = _RunWriter(r, self.data_dir).write()
+    def _write(self, r: _Run) -> Path | None:
+        try:
+            path = _RunWriter(r, self.data_dir).write()
+        except Exception as exc:
+            if self._on_error is None:
+                raise
+            self._drop(r.run_id, exc)
+            return None
         self.written.append(path)
         return path
 
@@ -607,22 +642,6 @@ def _ts(v: Any) -> int:
 
 
 # -- the writer (run end only) --------------------------------------------------------------------
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
-
-
-def _iso_name(ts_us: int | None) -> tuple[str, str]:
-    dt = datetime.fromtimestamp((ts_us if ts_us is not None else 0) / 1e6, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%d"), dt.strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def run_file_name(started_at_us: int | None, serial: str | None) -> tuple[str, str]:
-    """``(date folder, file stem)`` of a run: ``2026-05-09``, ``20260509T101112.123456Z_SN1``."""
-    date, stamp = _iso_name(started_at_us)
-    s = _safe(str(serial)) if serial not in (None, "") else ""
-    return date, f"{stamp}_{s}" if s else stamp
 
 
 def _infer(values: list[Any]) -> tuple[pa.DataType, list[Any]]:
@@ -1304,7 +1323,6 @@ class _RunWriter:
         date, stem = run_file_name(r.started_at, r.started.get("dut_serial"))
         folder = self.data_dir / "runs" / date
         self.build()
-        tmp = folder / f".{stem}.{os.getpid()}.parquet.tmp"
         # Dictionary columns go to the writer as they are (readers get plain strings back) and
         # our metadata is added by hand, without the ``ARROW:schema`` copy (_file_metadata).
         # zstd where the data is (_codecs): ~2.5x smaller than snappy there.
@@ -1317,9 +1335,11 @@ class _RunWriter:
             "write_batch_size": 65536, "store_schema": False,
             "use_dictionary": [f.name for f in self.schema if f.type == pa.string()],
         }
+        tmp: SealTmp | None = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with pq.ParquetWriter(str(tmp), self.wschema, **options) as writer:
+            tmp = SealTmp(folder, stem)
+            with pq.ParquetWriter(str(tmp.path), self.wschema, **options) as writer:
                 _pipelined(writer.write_table, self._tables(), threaded=rows > WRITE_ROWS)
                 # last: the writer's copy of the plan then never coexists with the row groups
                 writer.add_key_value_metadata(self._file_metadata())  # (and lets our copy go)
@@ -1328,11 +1348,15 @@ class _RunWriter:
             while path.exists():  # never overwrite a run file
                 path = folder / f"{stem}_{n}.parquet"
                 n += 1
-            os.replace(tmp, path)
+            os.replace(tmp.path, path)
         except (OSError, pa.ArrowException) as exc:
-            tmp.unlink(missing_ok=True)
-            raise StoreError(f"{folder}: cannot write the run file of run {r.run_id}: {exc} "
-                             "(the events are safe; free space and run 'litmus-seq recover')") from exc
+            if tmp is not None:
+                tmp.release(remove=True)
+            where = getattr(exc, "filename", None) or (tmp.path if tmp is not None else folder)
+            raise StoreError(f"{where}: cannot write the run file of run {r.run_id}: "
+                             f"{getattr(exc, 'strerror', None) or exc}; the events are kept: free disk "
+                             "space or make the data folder writable, then run 'litmus-seq recover'") from exc
+        tmp.release(remove=False)
         return path
 
 
@@ -1378,13 +1402,15 @@ def _zeros(n: int) -> pa.Array:
 
 
 def materialize_events(events: Iterable[dict[str, Any]], data_dir: Path, *, seal_unfinished: bool = True,
-                       exclude_runs: Collection[str] = ()) -> list[Path]:
+                       exclude_runs: Collection[str] = (),
+                       on_error: Callable[[Any, Exception], None] | None = None) -> list[Path]:
     """Replay ``events`` through a :class:`RunMaterializer`; returns the files written.
 
     Runs still open when the events end are sealed as ``aborted`` (``seal_unfinished``), which
-    is only right when the process that ran them is gone (``recover`` checks that).
+    is only right when the process that ran them is gone (``recover`` checks that). With
+    ``on_error``, a run that fails is reported to it and the others are still written.
     """
-    m = RunMaterializer(Path(data_dir), exclude_runs=exclude_runs)
+    m = RunMaterializer(Path(data_dir), exclude_runs=exclude_runs, on_error=on_error)
     it = iter(events)
     while True:
         batch = list(islice(it, 4096))
