@@ -5,7 +5,8 @@ in process, or a :class:`~litmus_seq.engine.Session` when a test needs two runs 
 short). Each report is parsed with ``xml.etree`` and checked for what Jenkins, GitLab and GitHub
 read: ``testsuite`` counts that agree with its ``testcase`` children, ``classname``/``name``/
 ``time`` on each case, and exactly one of ``failure``/``error``/``skipped`` on cases that did not
-pass.
+pass. Every report is also validated with ``xmlschema`` against the Jenkins/Surefire XSD
+(``tests/data/junit/junit-10.xsd``, see ``conftest.junit_schema``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_in_data
+from conftest import junit_schema, run_in_data, validate_junit
 
 from litmus_seq.reporters.junit import JUnitReport
 
@@ -31,8 +32,9 @@ run = run_in_data
 
 
 def check_structure(root: ET.Element) -> list[ET.Element]:
-    """The invariants CI tools rely on; returns the suites."""
-    assert root.tag == "testsuites"
+    """The invariants CI tools rely on (and the XSD); returns the suites."""
+    junit_schema().validate(root)
+    assert root.tag == "testsuites" and root.get("skipped") is None
     suites = root.findall("testsuite")
     totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
     for suite in suites:
@@ -45,12 +47,13 @@ def check_structure(root: ET.Element) -> list[ET.Element]:
         assert int(suite.get("skipped")) == sum(k == ["skipped"] for k in kinds)
         assert float(suite.get("time")) >= 0 and suite.get("timestamp", "").endswith("Z")
         for case in cases:
-            assert case.get("classname") and case.get("name")
-            assert float(case.get("time")) >= 0
+            assert set(case.keys()) == {"name", "classname", "time"}
+            assert float(case.get("time")) >= 0 and len(case.get("time").partition(".")[2]) <= 3
         for key in totals:
             totals[key] += int(suite.get(key))
     for key, n in totals.items():
-        assert int(root.get(key)) == n
+        if key != "skipped":
+            assert int(root.get(key)) == n
     return suites
 
 
@@ -76,12 +79,11 @@ def test_report_of_a_mixed_run(project: Path, capsys: pytest.CaptureFixture[str]
     by_name = cases(suite)
     assert list(by_name) == ["setup/1", "main/rail_sweep", "main/rail_low", "main/option_board",
                              "main/garbage", "main/firmware", "cleanup/1"]
-    assert {c.get("classname") for c in by_name.values()} == {"sequences/mixed.yaml"}
-    assert by_name["main/rail_low"].get("line") == "16"
+    assert {c.get("classname") for c in by_name.values()} == {"sequences.mixed"}  # not class "yaml"
     assert len(by_name["main/rail_sweep"]) == 0 and len(by_name["cleanup/1"]) == 0  # passed / done
     failure = by_name["main/rail_low"].find("failure")
-    assert "rail = 2.0 V" in failure.get("message")
-    assert "rail = 2.0 V, limits low=3.1 high=3.5 (GELE): failed" in failure.text
+    assert failure.get("message") == "rail = 2.0 V < low 3.1"
+    assert failure.text.splitlines()[:2] == ["sequences/mixed.yaml:16", "[0]: rail = 2.0 V < low 3.1"]
     error = by_name["main/garbage"].find("error")
     assert "cannot be judged" in error.get("message") and "not-a-number" in error.text
     assert by_name["main/option_board"].find("skipped") is not None
@@ -96,7 +98,6 @@ def test_steps_that_never_ran_are_skipped_never_ran(project: Path) -> None:
     for name in ("main/never_a", "main/never_b"):
         skipped = by_name[name].find("skipped")
         assert skipped is not None and skipped.get("message") == "never ran"
-        assert by_name[name].get("file") == "sequences/stop.yaml"
     assert by_name["main/bad"].find("failure") is not None
     assert (suite.get("failures"), suite.get("skipped")) == ("1", "2")
 
@@ -179,9 +180,61 @@ def test_close_writes_a_run_that_never_ended(project: Path) -> None:
     report.close()
     (suite,) = check_structure(ET.parse(project / "cut.xml").getroot())
     by_name = cases(suite)
-    assert by_name["main/garbage"].find("error").get("message") == "run did not end (step in flight)"
+    error = by_name["main/garbage"].find("error")
+    assert error.get("message") == "the run did not end (the process stopped before run.ended)"
+    assert error.get("type") == "aborted"
     assert by_name["main/rail_low"].find("failure") is not None
     for name in ("main/firmware", "cleanup/1"):
         assert by_name[name].find("skipped").get("message") == "never ran"
     assert props(suite)["run_outcome"] == "aborted"
     assert props(suite)["dut_serial"] == "SN-CUT"
+
+
+def test_vendored_schema_is_pytests_and_rejects_what_it_should(project: Path) -> None:
+    """The XSD is the real one: the four faults of the old report are each invalid under it."""
+    assert run("sequences/passing.yaml", "--junit", "ok.xml") == 0
+    junit_schema(as_vendored=True).validate(str(project / "ok.xml"))  # no <error>: valid unchanged
+    schema = junit_schema()
+    good = ET.parse(project / "ok.xml").getroot()
+    bad_cases = []
+    for mutate in (
+        lambda r: r.find("testsuite").set("time", "0.000123"),
+        lambda r: r.set("skipped", "0"),
+        lambda r: r.find("testsuite/testcase").set("file", "sequences/passing.yaml"),
+        lambda r: r.find("testsuite/testcase").set("line", "4"),
+    ):
+        root = ET.fromstring(ET.tostring(good))
+        mutate(root)
+        bad_cases.append(schema.is_valid(root))
+    assert bad_cases == [False, False, False, False]
+
+
+def test_connect_failure_is_a_run_level_error_and_the_plan_never_ran(project: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("sequences/powered.yaml", "--station", "dead", "--junit", "junit.xml") == 3
+    validate_junit(project / "junit.xml")
+    (suite,) = check_structure(ET.parse(project / "junit.xml").getroot())
+    by_name = cases(suite)
+    error = by_name["run"].find("error")
+    assert "psu: cannot connect to TCPIP::10.0.0.99::INSTR" in error.get("message")
+    assert error.get("type") == "errored" and "ConnectionRefusedError" in error.text
+    assert list(by_name)[0] == "run"  # first: the cause is read before the plan
+    assert [c.find("skipped").get("message") for n, c in by_name.items() if n != "run"] == ["never ran"] * 4
+    assert (suite.get("errors"), suite.get("skipped")) == ("1", "4")
+    assert props(suite)["run_outcome"] == "errored"
+
+
+def test_retries_are_flaky_and_rerun_failures(project: Path) -> None:
+    assert run("sequences/retry.yaml", "--junit", "junit.xml") == 1
+    (suite,) = check_structure(ET.parse(project / "junit.xml").getroot())
+    by_name = cases(suite)
+    flaky = by_name["main/flaky"]
+    assert [c.tag for c in flaky] == ["flakyFailure"]  # passed in the end: no <failure>
+    assert flaky[0].get("message") == "rail = 3.9 V > high 3.5"
+    assert flaky[0].find("stackTrace").text == "[0] retry 0: rail = 3.9 V > high 3.5"
+    stuck = by_name["main/stuck"]
+    assert [c.tag for c in stuck] == ["failure", "rerunFailure", "rerunFailure"]
+    assert [c.find("stackTrace").text for c in stuck[1:]] == [
+        "[0] retry 0: rail = 2.0 V < low 3.1", "[0] retry 1: rail = 2.0 V < low 3.1"]
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")  # a retry is not another test
+    assert props(suite)["run_retry_count"] == "3"

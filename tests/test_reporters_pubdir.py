@@ -32,6 +32,9 @@ def results(folder: Path) -> list[str]:
     return sorted((p.name for p in folder.iterdir() if p.is_dir()), key=lambda n: int(n.split(".")[0]))
 
 
+WORD = {"done": "pass", "passed": "pass", "skipped": "skip", "failed": "fail", "errored": "fail"}
+
+
 def test_tree_of_one_run(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("sequences/mixed.yaml", "--dut", "SN-3", "--pubdir", "pub") == 3
     out, err = capsys.readouterr()
@@ -42,22 +45,32 @@ def test_tree_of_one_run(project: Path, capsys: pytest.CaptureFixture[str]) -> N
                 "cleanup/1": "done"}
     for path, outcome in expected.items():
         folder = pub / path
+        word = WORD[outcome]
         assert (folder / "count").read_text() == "1\n"
-        assert (folder / ".lock").exists()
-        assert results(folder) == [f"0.{outcome}"]
-        doc = json.loads((folder / f"0.{outcome}" / "result.json").read_text())
-        assert (doc["type"], doc["step_path"], doc["result"], doc["dut_serial"]) == ("step", path, outcome, "SN-3")
+        assert (folder / ".lock").exists()  # the seed's test-level lock, and nowhere below it
+        assert results(folder) == [f"0.{word}"]
+        result = folder / f"0.{word}"
+        doc = json.loads((result / "result.json").read_text())
+        assert (doc["type"], doc["step_path"], doc["result"], doc["outcome"], doc["dut_serial"]) == (
+            "step", path, word, outcome, "SN-3")
         assert f"run {doc['run_id']}" in out
-        brief = (folder / f"0.{outcome}" / "brief.txt").read_text()
+        brief = (result / "brief.txt").read_text()
         assert brief.count("\n") == 1 and brief.startswith(f"{outcome.upper()} {path} ")
-    rail_low = pub / "main" / "rail_low" / "0.failed"
-    assert "rail = 2.0 V" in (rail_low / "brief.txt").read_text()
-    assert "limits low=3.1 high=3.5 (GELE): failed" in (rail_low / "error.txt").read_text()
-    assert "cannot be judged" in (pub / "main" / "garbage" / "0.errored" / "error.txt").read_text()
-    assert not (pub / "main" / "rail_sweep" / "0.passed" / "error.txt").exists()  # only if any
-    sweep = json.loads((pub / "main" / "rail_sweep" / "0.passed" / "result.json").read_text())
+        assert (result / "exception.txt").exists() == (word != "pass")  # only if "skip" or "fail"
+        assert not list(result.glob(".*"))
+    rail_low = pub / "main" / "rail_low" / "0.fail"
+    assert "rail = 2.0 V < low 3.1" in (rail_low / "brief.txt").read_text()
+    assert (rail_low / "exception.txt").read_text().splitlines()[:2] == [
+        "failed: rail = 2.0 V < low 3.1", "[0]: rail = 2.0 V < low 3.1"]
+    assert "cannot be judged" in (pub / "main" / "garbage" / "0.fail" / "exception.txt").read_text()
+    assert not (pub / "main" / "garbage" / "0.fail" / "log.txt").exists()  # only if any logs
+    sweep = json.loads((pub / "main" / "rail_sweep" / "0.pass" / "result.json").read_text())
     assert [v["params"] for v in sweep["vectors"]] == [{"vin": 5.0}, {"vin": 12.0}]
     assert [m["value"] for m in sweep["measurements"]] == [3.30, 3.31]
+    (run_result,) = [p for p in (pub / "run").iterdir() if p.is_dir()]
+    assert run_result.name == "0.fail"
+    run_doc = json.loads((run_result / "result.json").read_text())
+    assert (run_doc["type"], run_doc["outcome"], run_doc["result"]) == ("run", "errored", "fail")
 
 
 def test_results_accumulate_across_runs_and_never_ran_steps_write_nothing(project: Path) -> None:
@@ -65,12 +78,28 @@ def test_results_accumulate_across_runs_and_never_ran_steps_write_nothing(projec
     assert run("sequences/stop.yaml", "--pubdir", "pub") == 1
     pub = project / "pub"
     assert (pub / "main" / "first" / "count").read_text() == "2\n"
-    assert results(pub / "main" / "first") == ["0.passed", "1.passed"]
-    assert results(pub / "main" / "bad") == ["0.failed", "1.failed"]
+    assert results(pub / "main" / "first") == ["0.pass", "1.pass"]
+    assert results(pub / "main" / "bad") == ["0.fail", "1.fail"]
+    assert results(pub / "run") == ["0.fail", "1.fail"]
     run_ids = {json.loads((pub / "main" / "bad" / r / "result.json").read_text())["run_id"]
-               for r in ("0.failed", "1.failed")}
+               for r in ("0.fail", "1.fail")}
     assert len(run_ids) == 2
     assert not (pub / "main" / "never_a").exists() and not (pub / "main" / "never_b").exists()
+
+
+def test_connect_failure_still_writes_the_run_result(project: Path) -> None:
+    assert run("sequences/powered.yaml", "--station", "dead", "--pubdir", "pub") == 3
+    pub = project / "pub"
+    assert sorted(p.name for p in pub.iterdir()) == ["run"]  # no step ran
+    result = pub / "run" / "0.fail"
+    doc = json.loads((result / "result.json").read_text())
+    assert (doc["outcome"], doc["steps"]) == ("errored", {"never ran": 4})
+    assert "psu: cannot connect" in doc["excinfo"]["value"]
+    assert doc["excinfo"]["type"] == "InstrumentError"
+    assert (result / "exception.txt").read_text().startswith("InstrumentError: psu: cannot connect")
+    assert "ConnectionRefusedError" in (result / "exception.txt").read_text()
+    assert "ERRORED run" in (result / "brief.txt").read_text()
+    assert (result / "log.txt").read_text().startswith("ERROR psu: cannot connect")
 
 
 def test_pubdir_that_is_a_file_is_exit_4(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,7 +116,7 @@ def test_unwritable_pubdir_warns_once_and_keeps_the_run(project: Path, capsys: p
     _, err = capsys.readouterr()
     warnings = [line for line in err.splitlines() if line.startswith("pubdir:")]
     assert len(warnings) == 1
-    assert "cannot write" in warnings[0] and "(and 1 more problems)" in warnings[0]  # 2 steps, one line
+    assert "cannot write" in warnings[0] and "(and 2 more problems)" in warnings[0]  # 2 steps + run, one line
     assert list((project / "data" / "runs").rglob("*.parquet"))
 
 
@@ -124,7 +153,7 @@ def test_concurrent_writers_never_share_an_index(tmp_path: Path) -> None:
     assert [int(n.split(".")[0]) for n in names] == list(range(60))
     for name in names:  # each result complete: written before count moved past it
         assert json.loads((folder / name / "result.json").read_text())["result"] == name.split(".")[1]
-        assert (folder / name / "error.txt").exists() == name.endswith(".failed")
+        assert (folder / name / "exception.txt").exists() == name.endswith(".fail")
 
 
 def test_missing_count_continues_after_the_highest_result(tmp_path: Path) -> None:
@@ -132,5 +161,5 @@ def test_missing_count_continues_after_the_highest_result(tmp_path: Path) -> Non
     folder = tmp_path / "main" / "shared"
     (folder / "count").unlink()
     _writer(str(tmp_path), 1)
-    assert results(folder) == ["0.failed", "1.passed", "2.failed", "3.failed"]
+    assert results(folder) == ["0.fail", "1.pass", "2.fail", "3.fail"]
     assert (folder / "count").read_text() == "4\n"

@@ -112,10 +112,15 @@ def run(
         from litmus_seq.prompts import TerminalPrompt
 
         listeners.append(TerminalPrompt())
+    data_root = ctx.data_dir(data_dir)
+    for reporter in reporters:  # --publish keeps undelivered posts in the data folder's outbox
+        use_data_dir = getattr(reporter, "use_data_dir", None)
+        if use_data_dir is not None:
+            use_data_dir(data_root)
     session = Session(
         project=ctx,
         station=station,
-        data_dir=ctx.data_dir(data_dir),
+        data_dir=data_root,
         plugins=plugins + tuple(ctx.config.plugins),
         mock_roles=mock_roles,
         operator=operator,

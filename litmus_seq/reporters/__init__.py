@@ -25,17 +25,37 @@ from typing import Any, TextIO
 
 from litmus_seq import events as ev
 from litmus_seq.hookspecs import hookimpl
+from litmus_seq.reporters.render import failure_text, measurement_failure
 
 __all__ = [
+    "RESULT_WORDS",
     "RunRecord",
     "StepReporter",
     "StepResult",
-    "describe_measurement",
     "dumps_document",
+    "failure_lines",
     "json_number",
+    "result_word",
     "run_document",
     "step_document",
+    "step_message",
 ]
+
+
+#: pytest-publish's ``result`` words for our outcomes (seed 003: "pass", "skip", "fail")
+RESULT_WORDS: dict[str, str] = {
+    "passed": "pass", "done": "pass", "skipped": "skip",
+    "failed": "fail", "errored": "fail", "terminated": "fail", "aborted": "fail",
+}
+#: outcomes that are faults of the test system rather than of the unit (JUnit ``<error>``)
+ERROR_OUTCOMES = ("errored", "terminated", "aborted")
+#: the outcome reported for a run that started but never ended (the process stopped first)
+NEVER_ENDED = "aborted"
+
+
+def result_word(outcome: str | None) -> str:
+    """``pass`` / ``skip`` / ``fail`` for an outcome; anything unknown or missing is ``fail``."""
+    return RESULT_WORDS.get(outcome or "", "fail")
 
 
 @dataclass(slots=True)
@@ -53,9 +73,11 @@ class StepResult:
     error: str | None = None
     #: vector_index -> {"index", "outcome", "params", "retries", "error"} (last attempt wins)
     vectors: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: every attempt that ended: {"index", "retry", "outcome", "error"}, in order
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     #: every ``test.measurement`` of the step, retries included, in order
     measurements: list[dict[str, Any]] = field(default_factory=list)
-    #: ``diagnostic.error`` events naming this step (message, exception_type, traceback)
+    #: ``diagnostic.error`` / ``diagnostic.warning`` events naming this step
     diagnostics: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -64,9 +86,25 @@ class StepResult:
             return 0.0
         return max(self.stop_us - self.start_us, 0) / 1e6
 
-    def bad_measurements(self) -> list[dict[str, Any]]:
-        """Measurements that failed or errored (retries included: the evidence of a flaky step)."""
-        return [m for m in self.measurements if m.get("outcome") in ("failed", "errored")]
+    @property
+    def retries(self) -> int:
+        """Attempts run again after the first one, over all vectors."""
+        return sum(v.get("retries") or 0 for v in self.vectors.values())
+
+    def retried_attempts(self) -> list[dict[str, Any]]:
+        """Attempts that did not pass and were run again (the evidence of a flaky step)."""
+        last = {v["index"]: v.get("retries") or 0 for v in self.vectors.values()}
+        return [a for a in self.attempts
+                if a["outcome"] in ("failed", "errored") and a["retry"] < last.get(a["index"], 0)]
+
+    def bad_measurements(self, *, final_only: bool = False) -> list[dict[str, Any]]:
+        """Measurements that failed or errored; ``final_only`` leaves out retried attempts."""
+        last = {v["index"]: v.get("retries") or 0 for v in self.vectors.values()}
+        return [m for m in self.measurements if m.get("outcome") in ("failed", "errored")
+                and (not final_only or (m.get("retry") or 0) >= last.get(m.get("vector_index"), 0))]
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [d for d in self.diagnostics if d.get("event_type") == ev.ERROR]
 
 
 @dataclass(slots=True)
@@ -83,6 +121,8 @@ class RunRecord:
     steps: list[StepResult] = field(default_factory=list)
     #: steps started but not ended (in flight when the run was cut short)
     open_steps: dict[str, StepResult] = field(default_factory=dict)
+    #: ``diagnostic.*`` events of the run that name no step (a connect failure, an internal error)
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
     stop_us: int | None = None
     outcome: str | None = None  # None while the run has not ended
     error: str | None = None
@@ -92,14 +132,31 @@ class RunRecord:
         return self.outcome is not None
 
     @property
+    def verdict(self) -> str:
+        """The outcome to report: the sealed one, or :data:`NEVER_ENDED` if there is none."""
+        return self.outcome if self.outcome is not None else NEVER_ENDED
+
+    @property
     def duration_s(self) -> float:
         stop = self.stop_us if self.stop_us is not None else self.start_us
         return max(stop - self.start_us, 0) / 1e6
+
+    @property
+    def retries(self) -> int:
+        return sum(s.retries for s in [*self.steps, *self.open_steps.values()])
 
     def never_ran(self) -> list[dict[str, Any]]:
         """Planned steps that never started (the seeds' "never ran" receipt)."""
         seen = {s.step_path for s in self.steps} | set(self.open_steps)
         return [item for item in self.discovered if item.get("step_path") not in seen]
+
+    def cause(self) -> str | None:
+        """Why the run did not pass, when the run itself (not one of its steps) says so."""
+        if self.error:
+            return self.error
+        if not self.ended:
+            return "the run did not end (the process stopped before run.ended)"
+        return None
 
 
 def json_number(value: Any) -> Any:
@@ -131,104 +188,169 @@ def dumps_document(doc: dict[str, Any], *, indent: int | None = None) -> str:
         return json.dumps(_finite(doc), indent=indent, default=str, allow_nan=False)
 
 
-def describe_measurement(m: dict[str, Any]) -> str:
-    """``rail = 2.0 V, limits low=3.1 high=3.5 (GELE): failed`` -- one line for reports."""
-    value = m.get("value")
-    shown = m.get("text") if value is None else value
-    units = f" {m['units']}" if m.get("units") else ""
-    line = f"{m.get('name')} = {shown}{units}"
+def failure_lines(step: StepResult) -> list[str]:
+    """One line per failed or errored measurement of ``step`` (``[0] retry 1 vin=5: rail = ...``)."""
+    lines = []
+    for m in step.bad_measurements():
+        vector = step.vectors.get(m.get("vector_index", 0)) or {}
+        params = vector.get("params") or {}
+        where = f"[{m.get('vector_index')}]"
+        if m.get("retry"):
+            where += f" retry {m['retry']}"
+        if params:
+            where += " " + ", ".join(f"{k}={v}" for k, v in params.items())
+        lines.append(f"{where}: {measurement_failure(m)}")
+    return lines
+
+
+def step_message(step: StepResult) -> str:
+    """One line saying why ``step`` did not pass: its final bad measurement, else its error."""
+    bad = step.bad_measurements(final_only=True)
+    if bad:
+        return measurement_failure(bad[0])
+    return step.error or step.outcome or "did not end"
+
+
+def _excinfo(kind: str, value: str, lines: list[str]) -> dict[str, Any]:
+    return {"type": kind, "value": value, "traceback": lines}
+
+
+def step_excinfo(step: StepResult) -> dict[str, Any] | None:
+    """pytest-publish's ``excinfo`` for a step that did not pass (``None`` for a pass)."""
+    if result_word(step.outcome) == "pass":
+        return None
+    errors = step.errors()
+    kind = (errors[0].get("exception_type") if errors else None) or step.outcome or "errored"
+    lines = failure_lines(step)
+    for d in errors:
+        lines.extend((d.get("traceback") or d.get("message") or "").rstrip().splitlines())
+    return _excinfo(kind, step_message(step) if step.outcome != "skipped" else (step.error or "skipped"), lines)
+
+
+def _log_text(diagnostics: list[dict[str, Any]]) -> str:
+    levels = {ev.ERROR: "ERROR", ev.WARNING: "WARNING"}
+    return "".join(f"{levels.get(d.get('event_type'), 'INFO')} {d.get('message')}\n" for d in diagnostics)
+
+
+def _measurement_doc(m: dict[str, Any]) -> dict[str, Any]:
     lim = m.get("limit") or {}
-    bounds = " ".join(f"{k}={lim[k]!r}" if isinstance(lim[k], str) else f"{k}={lim[k]}"
-                      for k in ("low", "high", "equals", "pattern") if lim.get(k) is not None)
-    if bounds:
-        line += f", limits {bounds}"
-        if lim.get("comparator"):
-            line += f" ({lim['comparator']})"
-    return f"{line}: {m.get('outcome')}"
+    value, text = m.get("value"), m.get("text")
+    if isinstance(value, float) and not math.isfinite(value):
+        value, text = None, str(value)
+    doc = {
+        "name": m.get("name"),
+        "vector_index": m.get("vector_index"),
+        "retry": m.get("retry"),
+        "value": value,
+        "text": text,
+        "units": m.get("units"),
+        "outcome": m.get("outcome"),
+        "marginal": m.get("marginal"),
+        "limit": {k: json_number(v) for k, v in lim.items()} if lim else None,
+        "instrument": m.get("instrument"),
+    }
+    if m.get("outcome") in ("failed", "errored"):
+        doc["failure"] = failure_text(m)
+    return doc
 
 
-def step_document(step: StepResult, run: RunRecord) -> dict[str, Any]:
-    """The JSON document of one finished step: the ``--publish`` body and ``result.json``.
-
-    Modeled on pytest-publish's ``TestResult`` (``type``, ``result``, ``start_time``,
-    ``stop_time``, ``duration`` in seconds as floats), with the step's identity, its vectors (the
-    last attempt of each) and every measurement with its limit.
-    """
-    measurements = []
-    for m in step.measurements:
-        lim = m.get("limit") or {}
-        value = m.get("value")
-        text = m.get("text")
-        if isinstance(value, float) and not math.isfinite(value):
-            value, text = None, str(value)
-        measurements.append({
-            "name": m.get("name"),
-            "vector_index": m.get("vector_index"),
-            "retry": m.get("retry"),
-            "value": value,
-            "text": text,
-            "units": m.get("units"),
-            "outcome": m.get("outcome"),
-            "marginal": m.get("marginal"),
-            "low": json_number(lim.get("low")),
-            "high": json_number(lim.get("high")),
-            "equals": lim.get("equals"),
-            "pattern": lim.get("pattern"),
-            "comparator": lim.get("comparator"),
-            "instrument": m.get("instrument"),
-        })
-    ctx = run.context
+def _seed_fields(result: str, nodeid: str, start_us: int, stop_us: int | None, log: str,
+                 excinfo: dict[str, Any] | None) -> dict[str, Any]:
+    """The fields of pytest-publish's ``TestResult``, in its order (seed 003)."""
+    stop = stop_us if stop_us is not None else start_us
     return {
-        "type": "step",
-        "result": step.outcome,
-        "node_id": step.node_id,
-        "step_path": step.step_path,
-        "name": step.name,
-        "kind": step.kind,
-        "step_index": step.step_index,
-        "run_id": run.run_id,
-        "session_id": run.session_id,
-        "dut_serial": ctx.get("dut_serial"),
-        "station_id": ctx.get("station_id"),
-        "sequence_name": ctx.get("sequence_name"),
-        "start_time": step.start_us / 1e6,
-        "stop_time": (step.stop_us if step.stop_us is not None else step.start_us) / 1e6,
-        "duration": step.duration_s,
-        "vectors": [
-            {"index": v["index"], "outcome": v["outcome"], "params": v["params"], "retries": v["retries"]}
-            for _, v in sorted(step.vectors.items())
-        ],
-        "measurements": measurements,
-        "error": step.error,
+        "result": result,
+        "nodeid": nodeid,
+        "start_time": start_us / 1e6,
+        "stop_time": stop / 1e6,
+        "duration": max(stop - start_us, 0) / 1e6,
+        "stdout": "",
+        "stderr": "",
+        "log": log,
+        "xdist_dist": None,
+        "xdist_worker": None,
+        "xdist_scope": None,
+        "excinfo": excinfo,
     }
 
 
-def run_document(run: RunRecord) -> dict[str, Any]:
-    """The JSON document posted once a run has ended (``type: "run"``)."""
-    counts: dict[str, int] = {}
-    for s in run.steps:
-        key = s.outcome or "never ran"
-        counts[key] = counts.get(key, 0) + 1
-    never = len(run.never_ran())
-    if never:
-        counts["never ran"] = counts.get("never ran", 0) + never
+def _run_fields(run: RunRecord) -> dict[str, Any]:
     ctx = run.context
     return {
-        "type": "run",
-        "result": run.outcome,
         "run_id": run.run_id,
         "session_id": run.session_id,
         "dut_serial": ctx.get("dut_serial"),
         "station_id": ctx.get("station_id"),
         "sequence_name": ctx.get("sequence_name"),
         "sequence_file": ctx.get("sequence_file"),
+    }
+
+
+def step_document(step: StepResult, run: RunRecord) -> dict[str, Any]:
+    """The JSON document of one finished step: the ``--publish`` body and ``result.json``.
+
+    pytest-publish's ``TestResult`` fields first (``type``, ``result`` as pass/skip/fail,
+    ``nodeid``, times in seconds, ``stdout``/``stderr``/``log``, ``excinfo``), then ours: the full
+    ``outcome``, the step's identity, retries, its vectors (last attempt of each) and every
+    measurement with its limit.
+    """
+    return {
+        "type": "step",
+        **_seed_fields(result_word(step.outcome), step.node_id or step.step_path, step.start_us, step.stop_us,
+                       _log_text(step.diagnostics), step_excinfo(step)),
+        "outcome": step.outcome,
+        "step_path": step.step_path,
+        "name": step.name,
+        "kind": step.kind,
+        "step_index": step.step_index,
+        **_run_fields(run),
+        "retries": step.retries,
+        "vectors": [
+            {"index": v["index"], "outcome": v["outcome"], "params": v["params"], "retries": v["retries"]}
+            for _, v in sorted(step.vectors.items())
+        ],
+        "measurements": [_measurement_doc(m) for m in step.measurements],
+        "error": step.error,
+    }
+
+
+def run_excinfo(run: RunRecord) -> dict[str, Any] | None:
+    """``excinfo`` of a run that did not pass: its cause, else its first bad step."""
+    if result_word(run.verdict) == "pass":
+        return None
+    errors = [d for d in run.diagnostics if d.get("event_type") == ev.ERROR]
+    cause = run.cause()
+    if cause is None:
+        bad = next((s for s in [*run.steps, *run.open_steps.values()] if result_word(s.outcome) == "fail"), None)
+        cause = f"{bad.step_path}: {step_message(bad)}" if bad is not None else run.verdict
+    kind = (errors[0].get("exception_type") if errors else None) or run.verdict
+    lines: list[str] = []
+    for d in errors:
+        lines.extend((d.get("traceback") or d.get("message") or "").rstrip().splitlines())
+    return _excinfo(kind, cause, lines)
+
+
+def run_document(run: RunRecord) -> dict[str, Any]:
+    """The JSON document of a run's end (``type: "run"``), shaped like a step's."""
+    counts: dict[str, int] = {}
+    for s in [*run.steps, *run.open_steps.values()]:
+        key = s.outcome or "in flight"
+        counts[key] = counts.get(key, 0) + 1
+    never = len(run.never_ran())
+    if never:
+        counts["never ran"] = never
+    ctx = run.context
+    return {
+        "type": "run",
+        **_seed_fields(result_word(run.verdict), ctx.get("sequence_file") or run.run_id, run.start_us,
+                       run.stop_us, _log_text(run.diagnostics), run_excinfo(run)),
+        "outcome": run.verdict,
+        **_run_fields(run),
         "test_phase": ctx.get("test_phase"),
         "operator_name": ctx.get("operator_name"),
-        "start_time": run.start_us / 1e6,
-        "stop_time": (run.stop_us if run.stop_us is not None else run.start_us) / 1e6,
-        "duration": run.duration_s,
+        "retries": run.retries,
         "steps": counts,
-        "error": run.error,
+        "error": run.cause(),
     }
 
 
@@ -313,6 +435,8 @@ class StepReporter:
                         v["outcome"] = e["outcome"]
                         v["error"] = e.get("error")
                         v["retries"] = e.get("retry", 0)
+                        step.attempts.append({"index": e["vector_index"], "retry": e.get("retry", 0),
+                                              "outcome": e["outcome"], "error": e.get("error")})
             elif t == ev.STEP_STARTED:
                 if run is not None:
                     run.open_steps[e["step_path"]] = StepResult(
@@ -329,11 +453,10 @@ class StepReporter:
                     step.error = e.get("error")
                     run.steps.append(step)
                     self._guarded(self.on_step, step, run)
-            elif t == ev.ERROR:
-                if run is not None and e.get("step_path"):
-                    step = run.open_steps.get(e["step_path"])
-                    if step is not None:
-                        step.diagnostics.append(e)
+            elif t == ev.ERROR or t == ev.WARNING:
+                if run is not None:
+                    step = run.open_steps.get(e.get("step_path") or "")
+                    (step.diagnostics if step is not None else run.diagnostics).append(e)
             elif t == ev.STEPS_DISCOVERED:
                 if run is not None:
                     run.discovered = list(e.get("items") or [])
