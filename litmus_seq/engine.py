@@ -36,6 +36,8 @@ from typing import Any
 from litmus_seq import events as ev
 from litmus_seq import outcomes as oc
 from litmus_seq.context import StepContext
+from litmus_seq.drivers.admit import admit
+from litmus_seq.drivers.calibration import gate as calibration_gate
 from litmus_seq.errors import ConfigError, DriverError, InstrumentError, LitmusError, Location, Problem
 from litmus_seq.plan import Plan, PlannedAction, PlannedStep
 from litmus_seq.prompts import ABORT, TIMED_OUT
@@ -148,6 +150,7 @@ class Session:
         listeners: Iterable[Any] = (),
         live: bool = False,
         station_doc: Any = None,
+        allow_expired_cal: bool = False,
     ) -> None:
         from litmus_seq.plugins import get_plugin_manager
 
@@ -155,6 +158,10 @@ class Session:
         self.station = station
         #: the station's loader Document, so preflight can point at its ``driver:`` lines
         self.station_doc = station_doc
+        #: run on instruments whose calibration expired (recorded on every row they touch)
+        self.allow_expired_cal = allow_expired_cal
+        #: calibration due soon (or expired and allowed), found by preflight; the CLI prints them
+        self.calibration_warnings: list[str] = []
         self.data_dir = Path(data_dir)
         self.pm = pm if pm is not None else get_plugin_manager(project_root=project.root, extra=tuple(plugins))
         self.mock_roles = set(mock_roles)
@@ -312,6 +319,10 @@ class Session:
                                                       mock_roles=self.mock_roles, registry=registry)
             problems.extend(driver_problems)  # once, at the station's driver: line
             bad_roles = {p.path.split(".")[1] for p in driver_problems if p.path}
+        if station is not None:
+            cal_problems, self.calibration_warnings = calibration_gate(
+                station, self.station_doc, allow_all=self.allow_expired_cal, mock_roles=self.mock_roles)
+            problems.extend(cal_problems)
         seen: set[tuple[str | None, str | None, str | None]] = set()
         for step in plan.steps:
             for action in step.actions:
@@ -388,18 +399,7 @@ class Session:
                     raise InstrumentError(f"{role}: cannot connect to {cfg.resource or cfg.driver}: "
                                           f"{type(exc).__name__}: {exc}") from exc
                 self.instruments[role] = driver
-                cal = cfg.calibration
-                self.instrument_info[role] = {
-                    "role": role,
-                    "driver": "mock" if mocked else cfg.driver,
-                    "resource": cfg.resource,
-                    "identity": {k: identity.get(k) for k in ("manufacturer", "model", "serial", "firmware")},
-                    "calibration": {
-                        "due": cal.due.isoformat() if cal and cal.due else None,
-                        "certificate": cal.certificate if cal else None,
-                    },
-                    "mocked": mocked,
-                }
+                self.instrument_info[role] = admit(self, bus, role, cfg, driver, identity, mocked)
             bus.emit(ev.INSTRUMENT_CONNECTED, **self.instrument_info[role])
 
     # -- runs ----------------------------------------------------------------------------------

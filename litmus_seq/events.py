@@ -73,8 +73,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
     RUN_ENDED: ("outcome", "error?"),
     INSTRUMENT_CONNECTED: (
         "role", "driver", "resource?", "identity",  # identity: {manufacturer, model, serial, firmware}
-        "calibration?",  # {due, certificate}
+        "calibration?",  # {due, certificate, source, exception}
         "mocked",
+        "identity_check?",  # the expect_idn decision: "matched", "mismatch: ...", or None
     ),
     INSTRUMENT_DISCONNECTED: ("role", "error?"),
     # items: one dict per planned step: node_id, step_path, parent_path, step_index, name, kind,

@@ -64,6 +64,14 @@ class Instrument(Strict):
     resource: str | None = Field(None, description="VISA resource string")
     settings: dict[str, Any] = Field(default_factory=_new_dict, description="Driver settings")
     calibration: Calibration | None = None
+    allow_expired_cal: bool = Field(
+        False, description="Run even if calibration.due is past (engineering benches); recorded on every row"
+    )
+    expect_idn: Union[str, dict[str, str], None] = Field(
+        None,
+        description="Expected identity: a regular expression on the whole *IDN? reply, or one per "
+        "field (manufacturer, model, serial, firmware); a mismatch stops the run before any step",
+    )
     mock: dict[str, Any] | None = Field(
         None,
         description="For driver 'mock' (or --mock ROLE): method -> return value; a list returns "
@@ -78,6 +86,9 @@ class Station(Strict):
     instruments: dict[str, Instrument] = Field(default_factory=_new_dict)
     visa_library: str | None = Field(
         None, description='pyvisa backend: "@py", "@ivi", a path, or "stations/sim.yaml@sim"'
+    )
+    calibration_warn_days: int = Field(
+        30, ge=0, description="Warn when an instrument's calibration is due within this many days"
     )
 
 

@@ -11,6 +11,7 @@ that matters, exactly as the loader's discriminator picks it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,13 @@ def build_schema(kind: str, driver_names: list[str] | None = None) -> dict[str, 
             # A hint, not a restriction: the project may load plugins this machine lacks.
             prop["anyOf"] = [{"enum": sorted(set(driver_names))}, {"type": "string"}]
             prop["examples"] = sorted(set(driver_names))
+            if isinstance(driver_names, Mapping):  # name -> class: each driver's settings too
+                from litmus_seq.drivers.options import settings_schemas
+
+                rules, defs = settings_schemas(driver_names, _rewrite)
+                if rules:
+                    inst["allOf"] = rules
+                    schema["definitions"] = {**defs, **schema["definitions"]}
     return schema
 
 
@@ -113,8 +121,9 @@ def build_schemas(driver_names: list[str] | None = None) -> dict[str, dict[str, 
     return {kind: build_schema(kind, driver_names) for kind in SCHEMA_KINDS}
 
 
-def installed_driver_names(project_root: Path | None = None) -> list[str]:
-    """Driver names the project's plugins register (``[]`` if plugins cannot be loaded).
+def installed_driver_names(project_root: Path | None = None) -> dict[str, type]:
+    """Driver name -> class of the drivers the project's plugins register (the classes' options
+    models go into the station schema).
 
     Raises :class:`litmus_seq.errors.LitmusError` when a plugin is broken, so the caller can
     say so instead of silently writing a schema without that plugin's drivers.
@@ -123,9 +132,9 @@ def installed_driver_names(project_root: Path | None = None) -> list[str]:
         from litmus_seq.drivers.registry import collect_drivers
         from litmus_seq.plugins import get_plugin_manager
     except ImportError:  # pragma: no cover - plugin machinery not available
-        return []
+        return {}
     pm = get_plugin_manager(project_root=project_root)
-    return list(collect_drivers(pm).names())
+    return {name: cls for name, cls, _ in collect_drivers(pm).items()}
 
 
 def write_schemas(out_dir: Path, driver_names: list[str] | None = None) -> list[Path]:

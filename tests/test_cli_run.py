@@ -160,7 +160,7 @@ def test_pass_on_simulated_bench_records_guardbanded_limits_and_traceability(exa
     assert m["instrument_name"] == "dmm" and m["instrument_resource"] == "TCPIP::10.0.0.6::INSTR"
     assert (m["instrument_manufacturer"], m["instrument_model"], m["instrument_serial"], m["instrument_firmware"]) == (
         "Litmus Sim", "DMM-6500", "SIM-DMM-0001", "2.0.1")
-    assert str(m["instrument_cal_due"]) == "2027-01-15" and m["instrument_cal_certificate"] == "CAL-SIM-DMM-0001"
+    assert str(m["instrument_cal_due"]) == "2031-01-15" and m["instrument_cal_certificate"] == "CAL-SIM-DMM-0001"
     assert m["instrument_mocked"] is False
     assert set(m["step_instruments_name"]) == {"psu", "dmm", "eload", "dut", "chamber"}
     assert m["in_vin"] in (5.0, 12.0) and m["in_load"] in (0.1, 0.5)

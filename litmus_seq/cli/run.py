@@ -57,6 +57,8 @@ def _reporters(junit_file: str | None, pubdir: str | None, publish_url: str | No
 @click.option("-p", "plugins", multiple=True, metavar="MODULE", help="Load a plugin module (repeatable).")
 @click.option("--mock", "mock_roles", multiple=True, metavar="ROLE", help="Use the station's mock: data for ROLE (repeatable).")
 @click.option("--yes", "-y", "auto_confirm", is_flag=True, help="Answer confirm prompts 'yes' (unattended runs).")
+@click.option("--allow-expired-cal", is_flag=True,
+              help="Run even on instruments whose calibration expired; recorded on the run and its rows.")
 @click.option("--dry-run", is_flag=True, help="Load, plan and check roles, methods and callables; run nothing.")
 @click.option("--set", "custom", multiple=True, metavar="KEY=VALUE", help="Custom run metadata (custom_<key> column).")
 @click.option("--junit", "junit_file", metavar="FILE", help="Write a JUnit XML report (one testcase per step) for CI.")
@@ -77,6 +79,7 @@ def run(
     junit_file: str | None = None,
     pubdir: str | None = None,
     publish_url: str | None = None,
+    allow_expired_cal: bool = False,
 ) -> int:
     """Run SEQUENCE on a station and record events, waveforms and a parquet file."""
     from litmus_seq.engine import Session
@@ -128,16 +131,16 @@ def run(
         listeners=listeners,
         live=tty,
         station_doc=station_doc,
+        allow_expired_cal=allow_expired_cal,
     )
+    session.preflight(plan)  # before the session opens: exit 4 leaves nothing behind
+    for line in session.calibration_warnings:
+        click.echo(f"warning: {line}", err=True)
     if dry_run:
-        session.preflight(plan)
         n_vectors = sum(len(s.vectors) for s in plan.steps)
         click.echo(f"ok: {ctx.display(sequence.resolve())}: {len(plan.steps)} steps, {n_vectors} vectors; "
                    f"roles, methods and callables resolved (nothing ran)")
         return 0
-    # Preflight before the session opens: a configuration error (exit 4) must leave nothing
-    # behind -- no event file, no connected instrument (tests/test_cli_run.py).
-    session.preflight(plan)
     with session:
         result = session.run(plan, dut_serial=dut_serial, test_phase=test_phase, custom=meta)
     failures = getattr(console, "failures", [])

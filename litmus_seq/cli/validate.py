@@ -19,10 +19,6 @@ from litmus_seq.suggest import did_you_mean
 
 __all__ = ["validate", "detect_kind", "validate_file"]
 
-#: The driver ``mock`` is built in (like every ``scpi.*``), and special: it needs no class, its
-#: station entry lists the methods. Stations using only mocks need no driver import at all.
-_MOCK = frozenset({"mock"})
-
 
 def detect_kind(path: Path, data: dict[str, Any]) -> str | None:
     """The kind of a file (see :func:`litmus_seq.project.detect_kind`); the folder counts too."""
@@ -47,16 +43,15 @@ class DriverCheck:
 
     def problems(self, ctx: Any, station: Any, doc: Any) -> list[Problem]:
         wanted = {inst.driver for inst in station.instruments.values()}
-        if wanted <= _MOCK:
-            return []  # (mock is built in: no need to import the driver package to know)
+        if wanted <= {"mock"}:
+            return []  # mocks have no settings and are never identity-checked: import nothing
         from litmus_seq.drivers import BUILTIN_DRIVERS
+        from litmus_seq.drivers.registry import builtin_registry, station_driver_problems
 
-        if wanted <= set(BUILTIN_DRIVERS):
-            return []
-        if not self.load_plugins:
-            return []
-        from litmus_seq.drivers.registry import station_driver_problems
-
+        if wanted <= set(BUILTIN_DRIVERS) or not self.load_plugins:
+            # settings, expect_idn and contracts of the built-in drivers; other names unchecked
+            unknown = {role for role, inst in station.instruments.items() if inst.driver not in BUILTIN_DRIVERS}
+            return station_driver_problems(station, doc, builtin_registry(), mock_roles=unknown)
         known = self._registry(ctx)
         if isinstance(known, list):  # the plugins themselves are broken: that is the problem
             return list(known)

@@ -9,7 +9,7 @@ add its instrument methods.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["Driver", "IDENTITY_KEYS"]
 
@@ -26,10 +26,18 @@ class Driver:
     engine and later versions may add more.
     """
 
+    #: A pydantic model of the station's ``settings:`` (see :mod:`litmus_seq.drivers.options`):
+    #: checked by ``validate``, described in the station schema, parsed into :attr:`options`.
+    options_model: ClassVar[Any] = None
+
     def __init__(self, resource: str | None = None, settings: dict[str, Any] | None = None) -> None:
+        from litmus_seq.drivers.options import parse_options
+
         self.resource = resource
         self.settings: dict[str, Any] = dict(settings or {})
         self.role: str = str(self.settings.get("role") or type(self).__name__)
+        #: the validated settings (an ``options_model`` instance), or None without a model
+        self.options: Any = parse_options(type(self), self.settings, self.role)
 
     def connect(self) -> None:
         """Open the connection. Called once, before any step; raise InstrumentError on failure."""

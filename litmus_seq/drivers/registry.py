@@ -19,7 +19,7 @@ from litmus_seq.suggest import did_you_mean
 if TYPE_CHECKING:  # pragma: no cover
     import pluggy
 
-__all__ = ["DriverRegistry", "collect_drivers", "station_driver_problems"]
+__all__ = ["DriverRegistry", "builtin_registry", "collect_drivers", "station_driver_problems"]
 
 _NAME = re.compile(r"^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$")
 
@@ -105,6 +105,16 @@ def _qualname(cls: Any) -> str:
     return f"{module}:{getattr(cls, '__qualname__', repr(cls))}"
 
 
+def builtin_registry() -> DriverRegistry:
+    """The drivers litmus-seq ships, without loading any plugin (``validate --no-plugins``)."""
+    from litmus_seq.drivers import BUILTIN_DRIVERS
+
+    registry = DriverRegistry()
+    for name, cls in BUILTIN_DRIVERS.items():
+        registry.register(name, cls, plugin="litmus_seq.drivers")
+    return registry
+
+
 def collect_drivers(pm: pluggy.PluginManager) -> DriverRegistry:
     """Build a :class:`DriverRegistry` from every plugin's ``litmus_seq_register_drivers``.
 
@@ -138,8 +148,9 @@ def collect_drivers(pm: pluggy.PluginManager) -> DriverRegistry:
 def station_driver_problems(
     station: Any, doc: Any, known: Any, *, mock_roles: Any = (), registry: DriverRegistry | None = None
 ) -> list[Problem]:
-    """One problem per instrument of ``station`` whose ``driver:`` is not in ``known``, and one per
-    broken rule of the driver contract of each known driver class the station uses.
+    """One problem per instrument of ``station`` whose ``driver:`` is not in ``known``, one per
+    broken rule of the driver contract of each known driver class the station uses, one per
+    ``settings:`` mistake against the driver's options model and one per bad ``expect_idn``.
 
     ``doc`` is the station's :class:`litmus_seq.loader.Document`, so each problem points at the
     ``driver:`` value in the *station* file (where the fix goes), once per role -- not at every
@@ -165,9 +176,15 @@ def station_driver_problems(
         ), f"instruments.{role}.driver"))
     if names is not None:
         from litmus_seq.drivers.contract import contract_problems
+        from litmus_seq.drivers.options import settings_problems
 
         problems += contract_problems(((n, names.get(n)) for n in sorted(used_by)), _root_of(doc), used_by)
-    return problems
+        for role, inst in getattr(station, "instruments", {}).items():
+            if role not in mock_roles and inst.driver in used_by:
+                problems += settings_problems(role, names.get(inst.driver), inst.settings, doc)
+    from litmus_seq.drivers.identity import expect_idn_problems
+
+    return problems + expect_idn_problems(station, doc)
 
 
 def _root_of(doc: Any) -> Path | None:

@@ -8,7 +8,7 @@ cause, so a hung or faulty instrument ends the run ``errored`` with a one-line e
 Command strings are class attributes: a vendor plugin adapts a generic driver to an instrument with
 a different dialect by subclassing and overriding them, without rewriting the methods.
 
-Settings (the station's ``settings:``; unknown keys are ignored):
+Settings (the station's ``settings:``, :class:`ScpiOptions`; a misspelt key is an error):
 
 - ``timeout_ms`` (2000): I/O timeout of every read;
 - ``read_termination`` / ``write_termination`` (``"\\n"``): message terminators;
@@ -22,24 +22,43 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from litmus_seq.drivers.base import Driver
 from litmus_seq.errors import ConfigError, InstrumentError
 
-__all__ = ["ScpiDmm", "ScpiEload", "ScpiInstrument", "ScpiPsu"]
+__all__ = ["ScpiDmm", "ScpiEload", "ScpiInstrument", "ScpiOptions", "ScpiPsu"]
+
+
+class ScpiOptions(BaseModel):
+    """``settings:`` of every ``scpi.*`` role."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    timeout_ms: int = Field(2000, gt=0, strict=True, description="I/O timeout of every read, in ms")
+    read_termination: str | None = Field("\n", description="reply terminator")
+    write_termination: str | None = Field("\n", description="command terminator")
+    check_errors: bool = Field(True, description="query the error queue after every write")
+    error_query: str = Field("SYST:ERR?", description="the error-queue query (first field 0: no error)")
+    reset: bool = Field(False, description="send *RST when connecting")
 
 
 class ScpiInstrument(Driver):
     """A message-based SCPI instrument: connect, ``*IDN?``, write/query with error checking."""
 
+    options_model = ScpiOptions
+
     def __init__(self, resource: str | None = None, settings: dict[str, Any] | None = None) -> None:
         super().__init__(resource, settings)
-        s = self.settings
-        self.timeout_ms = _positive(s.get("timeout_ms", 2000), "timeout_ms", self.role)
-        self.read_termination: str | None = s.get("read_termination", "\n")
-        self.write_termination: str | None = s.get("write_termination", "\n")
-        self.check_errors = bool(s.get("check_errors", True))
-        self.error_query: str = str(s.get("error_query", "SYST:ERR?"))
-        self.reset_on_connect = bool(s.get("reset", False))
+        o: ScpiOptions = self.options
+        self.timeout_ms = o.timeout_ms
+        self.read_termination: str | None = o.read_termination
+        self.write_termination: str | None = o.write_termination
+        self.check_errors = o.check_errors
+        self.error_query: str = o.error_query
+        self.reset_on_connect = o.reset
+        #: the raw ``*IDN?`` reply once connected (``expect_idn`` patterns match it)
+        self.idn: str | None = None
         self._inst: Any = None
         self._identity: dict[str, str] | None = None
         self._visa_errors: tuple[type[BaseException], ...] = ()
@@ -86,6 +105,7 @@ class ScpiInstrument(Driver):
                 f"role {self.role!r}: {self.resource!r} answered nothing to '*IDN?'; check the "
                 f"resource string (is this the right instrument?)"
             )
+        self.idn = idn
         self._identity = parse_idn(idn)
 
     def close(self) -> None:
@@ -199,18 +219,6 @@ def _error_code(reply: str) -> int:
         return int(float(head))
     except ValueError:
         return 0 if "no error" in reply.lower() else -1
-
-
-def _positive(value: Any, key: str, role: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number <= 0 or isinstance(value, bool):
-        raise ConfigError(
-            f"role {role!r}: settings.{key} must be a positive number of milliseconds, got {value!r}"
-        )
-    return number
 
 
 class ScpiDmm(ScpiInstrument):

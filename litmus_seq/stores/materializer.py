@@ -148,7 +148,7 @@ _LIMIT_COLUMNS = {
 _INSTRUMENT_COLUMNS = (
     "instrument_name", "instrument_resource", "instrument_manufacturer", "instrument_model",
     "instrument_serial", "instrument_firmware", "instrument_cal_due", "instrument_cal_certificate",
-    "instrument_mocked",
+    "instrument_mocked", "instrument_cal_exception",
 )
 
 
@@ -473,7 +473,8 @@ class RunMaterializer:
         self._write(r)
 
     def _on_instrument(self, e: dict[str, Any]) -> None:
-        info = {k: e.get(k) for k in ("role", "driver", "resource", "identity", "calibration", "mocked")}
+        info = {k: e.get(k) for k in ("role", "driver", "resource", "identity", "calibration", "mocked",
+                                      "identity_check")}
         role = info["role"]
         self._session(e.get("session_id"))["instruments"][role] = info
         r = self._runs.get(e.get("run_id"))
@@ -1019,6 +1020,8 @@ class _RunWriter:
         vals["step_instruments_cal_due"] = [cal(i, "due") for i in inst]
         vals["step_instruments_cal_certificate"] = [cal(i, "certificate") for i in inst]
         vals["step_instruments_mocked"] = [None if i.get("mocked") is None else bool(i.get("mocked")) for i in inst]
+        vals["step_instruments_cal_exception"] = [cal(i, "exception") for i in inst]
+        vals["step_instruments_idn_check"] = [_text(i.get("identity_check")) for i in inst]
         return vals
 
     def build(self) -> None:
@@ -1195,6 +1198,7 @@ class _RunWriter:
                 data[f"instrument_{k}"].append(_text(identity.get(k)))
             data["instrument_cal_due"].append(_text(calib.get("due")))
             data["instrument_cal_certificate"].append(_text(calib.get("certificate")))
+            data["instrument_cal_exception"].append(_text(calib.get("exception")))
             m = info.get("mocked")
             data["instrument_mocked"].append(None if m is None else bool(m))
         return {k: _level(v, pa.bool_() if k == "instrument_mocked" else pa.string()) for k, v in data.items()}

@@ -5,7 +5,10 @@ types are built on demand by :func:`arrow_type`. The schema is additive only: a 
 added at the end of its group, never renamed or retyped (readers use ``union_by_name=true``).
 
 Columns beyond ``PARQUET.md`` (additive): ``run_error``, ``step_error``, ``vector_error`` (why a
-run, step or vector did not pass) and ``limit_marginal_low``/``limit_marginal_high``.
+run, step or vector did not pass), ``limit_marginal_low``/``limit_marginal_high``,
+``instrument_cal_exception`` and ``step_instruments_cal_exception`` (an instrument ran with an
+expired calibration, and who allowed it) and ``step_instruments_idn_check`` (the ``expect_idn``
+decision).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ RUN_CONTEXT: tuple[str, ...] = (
 #: The per-instrument traceability fields, as ``step_instruments_<field>`` list columns.
 INSTRUMENT_FIELDS: tuple[str, ...] = (
     "name", "driver", "resource", "manufacturer", "model", "serial", "firmware", "cal_due",
-    "cal_certificate", "mocked",
+    "cal_certificate", "mocked", "cal_exception", "idn_check",
 )
 
 # kinds: s string, f float64, i64 int64, i32 int32, b bool, t timestamp[us, UTC],
@@ -71,6 +74,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("instrument_resource", "s"), ("instrument_channel", "s"), ("instrument_manufacturer", "s"),
     ("instrument_model", "s"), ("instrument_serial", "s"), ("instrument_firmware", "s"),
     ("instrument_cal_due", "s"), ("instrument_cal_certificate", "s"), ("instrument_mocked", "b"),
+    ("instrument_cal_exception", "s"),
     *((f"step_instruments_{f}", "lb" if f == "mocked" else "ls") for f in INSTRUMENT_FIELDS),
     # roll-ups
     ("step_outcome", "s"), ("vector_outcome", "s"), ("run_outcome", "s"),
