@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 import types
 import typing
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ import yaml
 from litmus_seq.errors import ConfigError, Location, Problem, ValidationError
 from litmus_seq.suggest import suggest
 
-__all__ = ["MAX_ALIASED_VALUES", "Document", "load_document", "load_model", "validate_document", "describe_value"]
+__all__ = ["MAX_ALIASED_VALUES", "MAX_DEPTH", "paused_gc", "Document", "load_document", "load_model", "validate_document", "describe_value"]
 
 try:  # the C parser is ~10x faster; the pure-Python one behaves the same
     _BaseLoader: type = yaml.CSafeLoader
@@ -111,13 +113,6 @@ def _construct_float(text: str) -> float:
     return float(text)
 
 
-def _children(node: Any) -> list[Any]:
-    """The child nodes of a collection node (keys and values of a mapping)."""
-    if isinstance(node, yaml.SequenceNode):
-        return node.value
-    return [n for pair in node.value for n in pair]
-
-
 def _mark(mark: Any) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
@@ -129,60 +124,190 @@ def _mark(mark: Any) -> tuple[int, int]:
 #: bomb is refused in milliseconds, before any validation.
 MAX_ALIASED_VALUES = 100_000
 
+#: Mappings and lists nested in one another. Groups nested ten deep are about 25 levels; every
+#: tool that walks the data (pydantic, the planner, JSON) recurses, so a deeper file is refused
+#: here, at its line, before anything walks it.
+MAX_DEPTH = 200
+
+# A location tree mirrors the data: a scalar is ``(line, col)``; a mapping is ``(line, col,
+# {key: (key line, key col, child)})``; a list is ``(line, col, (child, ...))``. Plain tuples
+# and dicts: far fewer (and, once collected, untracked) objects than PyYAML's node graph with
+# two marks per node, which the garbage collector would walk for as long as the plan lives.
+Loc = tuple[Any, ...]
+
+
+class _Frame:
+    """A mapping or list being built: its value, its locations, and where it started."""
+
+    __slots__ = ("value", "locs", "line", "col", "anchor", "size", "key", "merges")
+
+    def __init__(self, value: Any, locs: Any, line: int, col: int, anchor: str | None) -> None:
+        self.value = value
+        self.locs = locs
+        self.line = line
+        self.col = col
+        self.anchor = anchor
+        self.size = 1  # values once aliases are expanded (alias-bomb accounting)
+        self.key: tuple[str, int, int] | None = None  # a mapping's pending key (text, line, col)
+        self.merges: list[tuple[Any, Loc]] | None = None  # '<<' sources, applied at the end
+
+
+_MERGE_KEY = "<<"
+
 
 class _Builder:
-    """Turns a composed node graph into plain Python data (one pass, no PyYAML constructors)."""
+    """Builds plain Python data and its location tree straight from the parser's events.
+
+    Iterative (an explicit stack, so depth is a checked number, not recursion) and without a
+    node graph: libyaml's composer recurses in C (a 50,000-deep file crashes the process) and
+    builds a node and two marks per value.
+    """
 
     def __init__(self, display: str) -> None:
         self.display = display
-        self.memo: dict[int, Any] = {}
-        self.busy: set[int] = set()
-        #: expanded size (values once aliases are followed) of every built collection node
-        self.sizes: dict[int, int] = {}
+        #: anchor -> (value, location, expanded size, scalar text or None); None while open
+        self.anchors: dict[str, tuple[Any, Loc, int, str | None] | None] = {}
         self.expanded = 0  # values expanded so far through aliases
 
-    def _alias(self, node: Any) -> Any:
-        """A node met again (an alias): count what it expands to, refuse alias bombs."""
-        key = id(node)
-        self.expanded += self.sizes.get(key, 1)
-        if self.expanded > MAX_ALIASED_VALUES:
-            raise self.fail(node, (
-                f"the aliases (*name) of this file repeat more than {MAX_ALIASED_VALUES:,} values: "
-                "the anchor defined here is expanded through nested aliases (a 'billion laughs' "
-                "YAML bomb?); write the data out or nest fewer aliases"))
-        return self.memo[key]
-
-    def fail(self, node: Any, message: str) -> ConfigError:
-        line, col = _mark(node.start_mark)
+    def fail(self, mark: Any, message: str) -> ConfigError:
+        line, col = _mark(mark)
         return ConfigError(problems=[Problem(Location(self.display, line, col), message)])
 
-    def build(self, node: Any) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
-        key = id(node)
-        if key in self.memo:  # an alias of a node already built
-            return self._alias(node)
-        if key in self.busy:
-            raise self.fail(node, "an alias refers to a node that contains it (recursive data); "
-                                  "remove the self-reference")
-        self.busy.add(key)
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                if node.tag != _SEQ:
-                    raise self.fail(node, f"unsupported tag {node.tag!r}; remove the tag")
-                value: Any = [self.build(child) for child in node.value]
-            else:
-                if node.tag != _MAP:
-                    raise self.fail(node, f"unsupported tag {node.tag!r}; remove the tag")
-                value = self.mapping(node)
-        finally:
-            self.busy.discard(key)
-        self.memo[key] = value
-        self.sizes[key] = 1 + sum(self.sizes.get(id(c), 1) for c in _children(node))
-        return value
+    def build(self, get_event: Any) -> tuple[Any, Loc]:
+        """The document's data and location tree (the stream's events after DocumentStart)."""
+        stack: list[_Frame] = []
+        while True:
+            event = get_event()
+            cls = event.__class__
+            if cls is yaml.ScalarEvent:
+                mark = event.start_mark
+                text = event.value
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = _resolve(None, yaml.ScalarNode, text, event.implicit)
+                loc: Loc = (mark.line + 1, mark.column + 1)
+                if stack and stack[-1].key is None and stack[-1].locs.__class__ is dict:
+                    self._key(stack[-1], text, tag, loc, event)
+                    continue
+                value = self.scalar(tag, text, mark)
+                if event.anchor is not None:
+                    self._anchor(event, (value, loc, 1, text))
+                size = 1
+            elif cls is yaml.MappingStartEvent or cls is yaml.SequenceStartEvent:
+                mark = event.start_mark
+                is_map = cls is yaml.MappingStartEvent
+                tag = event.tag
+                if tag is not None and tag != "!" and tag != (_MAP if is_map else _SEQ):
+                    raise self.fail(mark, "unsupported tag on this collection; remove the tag")
+                if stack and stack[-1].key is None and stack[-1].locs.__class__ is dict:
+                    kind = "a mapping" if is_map else "a list"
+                    raise self.fail(mark, f"a key cannot be {kind}; keys are names (write `name: value`)")
+                if len(stack) >= MAX_DEPTH:
+                    raise self.fail(mark, (
+                        f"mappings and lists nested more than {MAX_DEPTH} levels deep; a "
+                        "litmus-seq file needs far fewer: flatten the data or split the file"))
+                if event.anchor is not None:
+                    self.anchors[event.anchor] = None  # open: an alias to it is recursive data
+                frame = _Frame({} if is_map else [], {} if is_map else [],
+                               mark.line + 1, mark.column + 1, event.anchor)
+                stack.append(frame)
+                continue
+            elif cls is yaml.MappingEndEvent or cls is yaml.SequenceEndEvent:
+                frame = stack.pop()
+                value, loc, size = self._close(frame)
+            elif cls is yaml.AliasEvent:
+                value, loc, size = self._alias(event, stack)
+                if value is _KEY_DONE:
+                    continue
+            else:  # pragma: no cover - the parser sends only node events inside a document
+                raise self.fail(event.start_mark, "unexpected YAML event; check the file's syntax")
+            if not stack:
+                return value, loc
+            self._add(stack[-1], value, loc, size, event.start_mark)
 
-    def scalar(self, node: Any) -> Any:
-        tag, text = node.tag, node.value
+    def _key(self, frame: _Frame, text: str, tag: str, loc: Loc, event: Any) -> None:
+        """A scalar in key position: keys are the text written (module docstring)."""
+        if tag == _MERGE and text == _MERGE_KEY:
+            frame.key = (_MERGE_KEY, loc[0], -loc[1])  # a negative column marks the merge key
+        else:
+            frame.key = (str(text), loc[0], loc[1])
+        if event.anchor is not None:
+            self._anchor(event, (text, loc, 1, text))
+        frame.size += 1
+
+    def _anchor(self, event: Any, entry: tuple[Any, Loc, int, str | None]) -> None:
+        self.anchors[event.anchor] = entry
+
+    def _alias(self, event: Any, stack: list[_Frame]) -> tuple[Any, Loc, int]:
+        name = event.anchor
+        if name not in self.anchors:
+            raise self.fail(event.start_mark, (
+                "undefined alias: this alias (*name) names no anchor (&name) defined before it; define the anchor "
+                "first or fix the name"))
+        entry = self.anchors[name]
+        if entry is None:
+            raise self.fail(event.start_mark, (
+                "an alias refers to a node that contains it (recursive data); remove the "
+                "self-reference"))
+        value, loc, size, text = entry
+        self.expanded += size
+        if self.expanded > MAX_ALIASED_VALUES:
+            raise self.fail(event.start_mark, (
+                f"the aliases (*name) of this file repeat more than {MAX_ALIASED_VALUES:,} values: "
+                "this alias expands an anchor through nested aliases (a 'billion laughs' YAML "
+                "bomb?); write the data out or nest fewer aliases"))
+        if stack and stack[-1].key is None and stack[-1].locs.__class__ is dict:
+            if text is None:
+                raise self.fail(event.start_mark, (
+                    "a key cannot be a mapping or a list; keys are names (write `name: value`)"))
+            line, col = _mark(event.start_mark)
+            self._key(stack[-1], text, _STR, (line, col), _NoAnchor)
+            return _KEY_DONE, (), 0
+        return value, loc, size
+
+    def _add(self, frame: _Frame, value: Any, loc: Loc, size: int, mark: Any) -> None:
+        frame.size += size
+        if frame.locs.__class__ is list:
+            frame.value.append(value)
+            frame.locs.append(loc)
+            return
+        key = frame.key
+        assert key is not None
+        frame.key = None
+        k, kline, kcol = key
+        if kcol < 0:  # '<<': merge a mapping, or a list of mappings, into this one
+            sources = zip(value, loc[2]) if value.__class__ is list else [(value, loc)]
+            for src, src_loc in sources:
+                if src.__class__ is not dict:
+                    raise self.fail(_At(src_loc), (
+                        "'<<' merges a mapping (or a list of mappings) into this one; give an "
+                        "alias of a mapping"))
+                if frame.merges is None:
+                    frame.merges = []
+                frame.merges.append((src, src_loc))
+            return
+        first = frame.locs.get(k)
+        if first is not None:
+            raise self.fail(_At((kline, kcol)), (
+                f"duplicate key {k!r} (first defined on line {first[0]}); YAML keeps only one: "
+                "remove or rename one of them"))
+        frame.value[k] = value
+        frame.locs[k] = (kline, kcol, loc)
+
+    def _close(self, frame: _Frame) -> tuple[Any, Loc, int]:
+        value, locs = frame.value, frame.locs
+        if frame.merges:
+            for src, src_loc in frame.merges:
+                for k, v in src.items():
+                    if k not in value:
+                        value[k] = v
+                        locs[k] = src_loc[2][k]
+        loc = (frame.line, frame.col, locs if locs.__class__ is dict else tuple(locs))
+        if frame.anchor is not None:
+            self.anchors[frame.anchor] = (value, loc, frame.size, None)
+        return value, loc, frame.size
+
+    def scalar(self, tag: str, text: str, mark: Any) -> Any:
         try:
             if tag == _STR:
                 return text
@@ -196,96 +321,61 @@ class _Builder:
                 return None
         except ValueError:
             if tag == _INT and _INT_RE.match(text):  # Python refuses to parse > 4300 digits
-                raise self.fail(node, f"number with {len(text):,} digits is too long to be a "
+                raise self.fail(mark, f"number with {len(text):,} digits is too long to be a "
                                       "value; check for a paste error") from None
-            raise self.fail(node, f"{describe_value(text)} is not a valid {tag.rsplit(':', 1)[-1]}; "
+            raise self.fail(mark, f"this value is not a valid {tag.rsplit(':', 1)[-1]}; "
                                   "fix the value or remove the explicit tag") from None
-        raise self.fail(node, f"unsupported tag {tag!r}; write a plain value (or quote it)")
+        raise self.fail(mark, "unsupported tag on this value; write a plain value (or quote it)")
 
-    def key(self, node: Any) -> str:
-        if isinstance(node, yaml.ScalarNode):
-            return str(node.value)  # non-string scalar keys: the text written (module docstring)
-        kind = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
-        raise self.fail(node, f"a key cannot be {kind}; keys are names (write `name: value`)")
 
-    def mapping(self, node: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        seen: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
-        for knode, vnode in node.value:
-            if knode.tag == _MERGE:
-                for src in (vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]):
-                    data = self.build(src)
-                    if not isinstance(data, dict):
-                        raise self.fail(src, "'<<' merges a mapping (or a list of mappings) "
-                                             "into this one; give an alias of a mapping")
-                    for k, v in data.items():
-                        merged.setdefault(k, v)
-                continue
-            k = self.key(knode)
-            if k in seen:
-                first = seen[k].start_mark.line + 1
-                raise self.fail(knode, f"duplicate key {k!r} (first defined on line {first}); "
-                                       "YAML keeps only one: remove or rename one of them")
-            seen[k] = knode
-            out[k] = self.build(vnode)
-        for k, v in merged.items():
-            out.setdefault(k, v)
-        return out
+class _At:
+    """A mark for a location already converted to 1-based ``(line, col)``."""
+
+    __slots__ = ("line", "column")
+
+    def __init__(self, loc: Loc) -> None:
+        self.line, self.column = loc[0] - 1, loc[1] - 1
+
+
+class _NoAnchor:
+    anchor = None
+
+
+_KEY_DONE = object()  # an alias used as a key: consumed, nothing to add
 
 
 @dataclass(slots=True)
 class Document:
-    """One loaded YAML file: its plain data plus the node graph to locate any path in it."""
+    """One loaded YAML file: its plain data plus the location of every value in it."""
 
     path: Path
     display: str
     data: Any
-    root: Any = field(repr=False, default=None)  # the composed yaml.Node
-
-    def node(self, path: tuple[str | int, ...], key: bool = False) -> Any:
-        """The deepest node along ``path`` (the key node of the last step if ``key``)."""
-        node = self.root
-        for i, part in enumerate(path):
-            child = _child(node, part)
-            if child is None:
-                return node
-            knode, vnode = child
-            if key and i == len(path) - 1 and knode is not None:
-                return knode
-            node = vnode
-        return node
+    locs: Loc = field(repr=False, default=(1, 1))  # the location tree (see ``Loc``)
 
     def locate(self, path: tuple[str | int, ...] = (), key: bool = False) -> Location:
-        """File:line:col of the node at ``path``, or of its nearest existing parent.
+        """File:line:col of the value at ``path``, or of its nearest existing parent.
 
         ``key=True`` points at the last key itself rather than at its value (unknown keys).
         """
-        node = self.node(path, key)
-        if node is None:
-            return Location(self.display, 1, 1)
-        line, col = _mark(node.start_mark)
-        return Location(self.display, line, col)
-
-
-def _child(node: Any, part: str | int) -> tuple[Any, Any] | None:
-    """``(key node, value node)`` of ``part`` inside ``node`` (``key node`` None in lists)."""
-    if isinstance(node, yaml.MappingNode):
-        merges = []
-        for knode, vnode in node.value:
-            if knode.tag == _MERGE:
-                merges.append(vnode)
-            elif isinstance(knode, yaml.ScalarNode) and knode.value == str(part):
-                return knode, vnode
-        for m in merges:
-            for src in (m.value if isinstance(m, yaml.SequenceNode) else [m]):
-                found = _child(src, part)
-                if found is not None:
-                    return found
-        return None
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-        return None, node.value[part]
-    return None
+        loc = self.locs
+        last = len(path) - 1
+        for i, part in enumerate(path):
+            if len(loc) < 3:
+                break
+            children = loc[2]
+            if children.__class__ is dict:
+                entry = children.get(str(part))
+                if entry is None:
+                    break
+                if key and i == last:
+                    return Location(self.display, entry[0], abs(entry[1]))
+                loc = entry[2]
+            elif part.__class__ is int and 0 <= part < len(children):  # type: ignore[operator]
+                loc = children[part]
+            else:
+                break
+        return Location(self.display, loc[0], loc[1])
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, display: str) -> ConfigError:
@@ -317,6 +407,23 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, display: str) -> ConfigE
     return ConfigError(problems=[Problem(Location(display, line, col), message)])
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No garbage collection while a file is built or planned, the previous state restored.
+
+    Loading and planning create hundreds of thousands of objects, none of them cyclic garbage:
+    every automatic collection on the way would only walk them (about 40 % of planning a
+    100,000-step file). Nothing is frozen or left changed: the collector runs again after.
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def load_document(path: Path, display: str | None = None) -> Document:
     """Read, parse and construct one YAML file whose top level must be a mapping.
 
@@ -340,10 +447,9 @@ def load_document(path: Path, display: str | None = None) -> Document:
             Location(shown, line),
             "not UTF-8 text (is this a binary file?); save the file as UTF-8",
         )]) from None
-    gc_was_on = gc.isenabled()
-    gc.disable()  # ~100k nodes and values, none cyclic: a collection pass would only cost time
     try:
-        root, data = _compose_and_build(text, shown)
+        with paused_gc():
+            locs, data = _compose_and_build(text, shown)
     except ConfigError as exc:
         suffix = path.suffix.lower()
         if suffix in (".yaml", ".yml") or not exc.problems:
@@ -354,35 +460,65 @@ def load_document(path: Path, display: str | None = None) -> Document:
         raise ConfigError(problems=[Problem(first.location, (
             f"not a YAML file ({kind}); litmus-seq reads .yaml files: give a sequence, product, "
             f"station or fragment file. The YAML parser said: {first.message.split(';')[0]}"))]) from None
-    finally:
-        if gc_was_on:
-            gc.enable()
     if not isinstance(data, dict):
-        line, col = _mark(root.start_mark)
+        # (what the file holds is not echoed: it is not YAML we accepted, maybe not ours at all)
+        got = "a list" if isinstance(data, list) else "a single value"
         raise ConfigError(problems=[Problem(
-            Location(shown, line, col),
-            f"the top level must be a mapping of keys (`key: value` lines), got {describe_value(data)}",
+            Location(shown, locs[0], locs[1]),
+            f"the top level must be a mapping of keys (`key: value` lines), got {got}",
         )])
-    return Document(path=path, display=shown, data=data, root=root)
+    return Document(path=path, display=shown, data=data, locs=locs)
 
 
-def _compose_and_build(text: str, shown: str) -> tuple[Any, Any]:
+def _compose_and_build(text: str, shown: str) -> tuple[Loc, Any]:
     loader = _Loader(text)
     try:
-        root = loader.get_single_node()
+        get = loader.get_event
+        get()  # StreamStart
+        if get().__class__ is yaml.StreamEndEvent:  # not even a DocumentStart: no content
+            data, locs = None, (1, 1)
+        else:
+            data, locs = _Builder(shown).build(get)
+            get()  # DocumentEnd
+            extra = get()
+            if extra.__class__ is not yaml.StreamEndEvent:
+                line, col = _mark(extra.start_mark)
+                raise ConfigError(problems=[Problem(Location(shown, line, col), (
+                    "more than one YAML document (a second '---'); a litmus-seq file holds one "
+                    "document: remove the extra '---'"))])
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, text, shown) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - reader errors (control characters)
-        raise ConfigError(problems=[Problem(Location(shown), f"invalid YAML: {exc}")]) from None
+    except yaml.YAMLError:  # a reader error: a character YAML does not allow
+        raise _bad_character(text, shown) from None
     finally:
         loader.dispose()
-    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL):
+    if data is None:
         raise ConfigError(problems=[Problem(
             Location(shown, 1, 1),
             "the file is empty; it should hold a mapping such as `id: ...` (station, product) "
             "or `sequence: ...` (sequence)",
         )])
-    return root, _Builder(shown).build(root)
+    return locs, data
+
+
+#: What YAML 1.2 accepts in a stream (tab, line breaks, printable Unicode): anything else is
+#: a control character (a NUL from a binary paste, an escape sequence from a terminal).
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _bad_character(text: str, shown: str) -> ConfigError:
+    """A control character, at its line:col (never echoed: it may be binary data)."""
+    found = _NOT_PRINTABLE.search(text)
+    if found is None:  # pragma: no cover - libyaml refuses only what the pattern finds
+        return ConfigError(problems=[Problem(Location(shown), (
+            "a character YAML does not allow; save the file as plain UTF-8 text"))])
+    pos = found.start()
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    code = ord(found.group())
+    return ConfigError(problems=[Problem(Location(shown, line, col), (
+        f"control character U+{code:04X} is not allowed in YAML; remove it (write it as an "
+        "escape such as \\x07 inside a double-quoted string if it is meant)"))])
 
 
 def load_model(path: Path, model: type[Any], display: str | None = None) -> tuple[Any, Document]:

@@ -10,13 +10,14 @@ every mistake found is reported at its file:line:col, all of them at once.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litmus_seq.errors import ConfigError, ExpressionError, LimitError, LitmusError, Location, Problem
 from litmus_seq.limits import ResolvedLimit, resolve_limit, spec_band
-from litmus_seq.loader import path_str
+from litmus_seq.loader import path_str, paused_gc
 from litmus_seq.suggest import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -219,7 +220,8 @@ def build_plan(sequence_path: Path | str, *, project: ProjectContext | None = No
     carry file:line:col (the class is the first problem's: ``ExpressionError``, ``LimitError``,
     else ``ConfigError``).
     """
-    return _Planner(Path(sequence_path), project).build()
+    with paused_gc():
+        return _Planner(Path(sequence_path), project).build()
 
 
 load_plan = build_plan
@@ -254,6 +256,23 @@ class _Node:
     path: tuple[Any, ...]  # path of the item inside doc
     children: list[_Node] = field(default_factory=list)
     extra_when: list[tuple[str, Any, tuple[Any, ...]]] = field(default_factory=list)  # from includes
+
+
+class _Scope:
+    """The names an expression may use at one point of the plan: layers looked up in turn, so
+    a step does not copy the names declared by every earlier step (planning stays linear)."""
+
+    __slots__ = ("layers",)
+
+    def __init__(self, *layers: Collection[str]) -> None:
+        self.layers = layers
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in layer for layer in self.layers)
+
+    def names(self) -> set[str]:
+        """Every name (for a "did you mean" on the error path)."""
+        return set().union(*self.layers)
 
 
 @dataclass(slots=True)
@@ -577,6 +596,7 @@ class _Planner:
                     explicit[name] = node
             names.append(name)
         taken = set(explicit)
+        suffix: dict[str, int] = {}  # next number to try per base: linear in unnamed siblings
         out: list[tuple[str, str]] = []
         for pos, (node, name) in enumerate(zip(nodes, names), start=1):
             if name is not None:
@@ -585,10 +605,11 @@ class _Planner:
             label = self._derived_name(node.model, pos)
             base = str(pos) if phase != "main" else label
             segment = base
-            n = 2
+            n = suffix.get(base, 2)
             while segment in taken:
                 segment = f"{base}_{n}"
                 n += 1
+            suffix[base] = n
             taken.add(segment)
             out.append((segment, label if phase != "main" else segment))
         return out
@@ -629,7 +650,7 @@ class _Planner:
             else:
                 self._plan_step(node, name, phase, step_path, parent_path)
 
-    def _when(self, node: _Node, known: set[str]) -> Any:
+    def _when(self, node: _Node, known: _Scope) -> Any:
         from litmus_seq.expressions import compile_expr
 
         sources: list[tuple[str, Any, tuple[Any, ...]]] = list(node.extra_when)
@@ -652,17 +673,17 @@ class _Planner:
             return compile_expr(sources[0][0])
         return compile_expr(" and ".join(f"({s})" for s, _, _ in sources))
 
-    def _check_names(self, used: frozenset[str], known: set[str], doc: Any, path: tuple[Any, ...]) -> None:
-        for n in sorted(used - known):
+    def _check_names(self, used: frozenset[str], known: _Scope, doc: Any, path: tuple[Any, ...]) -> None:
+        for n in sorted(n for n in used if n not in known):
             self.problem(
                 ExpressionError, doc, path,
-                f"unknown name '{n}'{did_you_mean(n, known)}: an expression can use variables, the "
+                f"unknown name '{n}'{did_you_mean(n, known.names())}: an expression can use variables, the "
                 "step's vector parameters, and measurements or save_as values from earlier steps",
             )
 
     def _plan_group(self, node: _Node, name: str, phase: str, step_path: str, parent_path: str) -> None:
         loc = self._loc(node.doc, node.path)
-        when = self._when(node, set(self.variables) | self.declared)
+        when = self._when(node, _Scope(self.variables, self.declared))
         index = len(self.steps)
         step = PlannedStep(
             node_id=f"{self.seq_file}::{step_path}",
@@ -708,12 +729,12 @@ class _Planner:
         params_known: set[str] = set()
         for params, _ in expanded:
             params_known.update(params)
-        known = set(self.variables) | params_known | self.declared
-        when = self._when(node, known)
+        when = self._when(node, _Scope(self.variables, params_known, self.declared))
 
         # actions: names known grow with each earlier action of the step
-        local = set(known)
-        measurements: list[str] = []
+        added: set[str] = set()
+        local = _Scope(self.variables, params_known, self.declared, added)
+        measurements: dict[str, None] = {}  # an ordered set: planning stays linear in names
         has_python = False
         for action, apath in actions:
             if action.args is not None:
@@ -723,13 +744,12 @@ class _Planner:
             if action.python is not None:
                 has_python = True
             if action.measurement is not None:
-                if action.measurement not in measurements:
-                    measurements.append(action.measurement)
-                local.add(action.measurement)
+                measurements[action.measurement] = None
+                added.add(action.measurement)
             if action.save_as:
-                local.add(action.save_as)
+                added.add(action.save_as)
             if action.kind == "prompt":
-                local.add(action.save_as or name)
+                added.add(action.save_as or name)
 
         limits, where = self._step_limits(m, doc, path, actions, measurements, has_python)
         vectors = self._vectors(m, doc, path, expanded, measurements, limits, where, has_python)
@@ -754,9 +774,10 @@ class _Planner:
             subtree_end=index + 1,
             measurements=tuple(measurements),
         ))
-        self.resolver.steps[index] = limits
-        limits.vector_limits = [vl for _, vl in expanded]
-        self.declared |= local - known | set(measurements)
+        if has_python:  # only ctx.measure() resolves limits at run time (Plan.resolve_limit)
+            self.resolver.steps[index] = limits
+            limits.vector_limits = [vl for _, vl in expanded]
+        self.declared |= added
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -896,7 +917,7 @@ class _Planner:
 
     def _step_limits(self, m: Any, doc: Any, path: tuple[Any, ...],
                      actions: list[tuple[PlannedAction, tuple[Any, ...]]],
-                     measurements: list[str], has_python: bool
+                     measurements: dict[str, None], has_python: bool
                      ) -> tuple[_StepLimits, dict[str, tuple[Any, ...]]]:
         step_level: dict[str, Any] = {}
         units: dict[str, str | None] = {}
@@ -927,7 +948,7 @@ class _Planner:
         return _StepLimits(m.limit, step_level, [], units), where
 
     def _vectors(self, m: Any, doc: Any, path: tuple[Any, ...],
-                 expanded: list[tuple[dict[str, Any], dict[str, Any]]], measurements: list[str],
+                 expanded: list[tuple[dict[str, Any], dict[str, Any]]], measurements: dict[str, None],
                  info: _StepLimits, where: dict[str, tuple[Any, ...]],
                  has_python: bool) -> list[PlannedVector]:
         resolver = self.resolver
