@@ -29,6 +29,7 @@ class PlainConsole:
         self._started: dict[str, int] = {}
         self._vectors: dict[str, int] = {}
         self._kinds: dict[str, str] = {}
+        self._retries: dict[str, int] = {}
         self.failures: list[str] = []
 
     def _write(self, line: str) -> None:
@@ -44,13 +45,13 @@ class PlainConsole:
             elif t == ev.VECTOR_ENDED:
                 if e["retry"] == 0:  # a retried vector is still one vector (tests/test_console.py)
                     self._vectors[e["step_path"]] = self._vectors.get(e["step_path"], 0) + 1
+                else:
+                    self._retries[e["step_path"]] = self._retries.get(e["step_path"], 0) + 1
             elif t == ev.MEASUREMENT and e["outcome"] in ("failed", "errored"):
-                v = e["value"] if e["value"] is not None else e["text"]
-                lim = e.get("limit") or {}
-                bounds = ", ".join(f"{k}={lim[k]}" for k in ("low", "high", "equals", "pattern") if lim.get(k) is not None)
-                self.failures.append(f"{e['step_path']}[{e['vector_index']}] {e['name']} = {v}"
-                                     f"{' ' + e['units'] if e.get('units') else ''}"
-                                     f"{' (' + bounds + ')' if bounds else ''}: {e['outcome']}")
+                from litmus_seq.reporters.render import measurement_failure
+
+                retry = f" (attempt {e['retry'] + 1})" if e.get("retry") else ""
+                self.failures.append(f"{e['step_path']}[{e['vector_index']}] {measurement_failure(e)}{retry}")
             elif t == ev.STEP_ENDED:
                 self._step_ended(e)
             elif t == ev.RUN_STARTED:
@@ -71,6 +72,9 @@ class PlainConsole:
         else:
             extra = f"{n} vector{'s' if n != 1 else ''}"
         line = f"  {e['outcome'].upper():<10} {path:<40} {extra:<12} {dt:8.3f} s"
+        retries = self._retries.pop(path, 0)
+        if retries:
+            line += f"  {e['outcome']} after {retries} retr{'y' if retries == 1 else 'ies'}"
         if e.get("error") and e["outcome"] not in ("passed", "done"):
             line += f"  ({e['error']})"
         self._write(line)

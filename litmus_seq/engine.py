@@ -970,17 +970,13 @@ class RunState:
 
 
 def _describe(name: str, value: Any, units: str | None, ldict: dict[str, Any] | None, outcome: str) -> str:
-    """One readable line for a bad measurement: ``rail_3v3 = 3.6 V, limit 3.15 ≤ x ≤ 3.45``."""
-    shown = f"{name} = {value!r}" + (f" {units}" if units else "")
-    if outcome == _ERRORED:
-        return f"{shown}: cannot be judged" if ldict else f"{shown}: no value"
-    if not ldict:
-        return shown
-    if ldict.get("equals") is not None:
-        return f"{shown}, expected {ldict['equals']!r}"
-    if ldict.get("pattern") is not None:
-        return f"{shown}, expected to match {ldict['pattern']!r}"
-    return f"{shown}, limit {ldict.get('comparator')} low={ldict.get('low')} high={ldict.get('high')}"
+    """One readable line for a bad measurement: ``rail = 3.6 V > high 3.45`` (the reporters' own)."""
+    from litmus_seq.reporters.render import measurement_failure
+
+    num = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    text = None if num is not None or value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return measurement_failure({"name": name, "value": num, "text": text, "units": units, "limit": ldict,
+                                "outcome": outcome})
 
 
 def _coerce_limit(limit: Any) -> Any:

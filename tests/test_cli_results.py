@@ -55,10 +55,12 @@ def test_show_by_prefix(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> N
     code, out, _ = run(capsys, "show", "run-s1-0", "--data-dir", str(data_dir))
     assert code == 0
     assert out.splitlines()[0] == "run run-s1-0  FAILED"
-    assert "main/output_voltage[0]  (load=0.1, vin=5, volts_set=5)" in out
-    assert "rail_3v3 = 3.6 V  [3.1515, 3.4485]  failed" in out
-    assert "rail_3v3 = 3.31 V  [3.1515, 3.4485]  passed  retry 1" in out
-    assert "fw_version = 1.4.1  == 1.4.2  failed" in out
+    assert "main/output_voltage[0]  (load=0.1, vin=5, volts_set=5)  retried 1x" in out
+    assert "rail_3v3 = 3.6 V > high 3.4485 (spec 3.135–3.465, gb 10 %)  failed" in out  # as every reporter
+    assert "rail_3v3 = 3.31 V  3.1515 ≤ x ≤ 3.4485 V (spec 3.135–3.465, gb 10 %)  passed  (attempt 2)" in out
+    assert "fw_version = '1.4.1' != expected '1.4.2'  failed" in out
+    assert "  retries: 1 " in out
+    assert "None" not in out
     assert "not run    main/never_ran" in out
 
 

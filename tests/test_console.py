@@ -89,10 +89,18 @@ def test_plain_console_prints_one_line_per_finished_step() -> None:
 def test_plain_console_collects_failures_with_their_limits() -> None:
     console = PlainConsole(stream=io.StringIO())
     a_run(feed(console))
-    assert console.failures == [
-        "main/retry[0] rail = 4.0 V (low=3.0, high=3.6): failed",
-        "main/retry[0] rail = 3.9 V (low=3.0, high=3.6): failed",
+    assert console.failures == [  # the reporters' rendering (litmus_seq/reporters/render.py)
+        "main/retry[0] rail = 4.0 V > high 3.6",
+        "main/retry[0] rail = 3.9 V > high 3.6 (attempt 2)",
     ]
+
+
+def test_plain_console_says_how_many_retries_a_step_took() -> None:
+    out = io.StringIO()
+    a_run(feed(PlainConsole(stream=out)))
+    (retry,) = [line for line in out.getvalue().splitlines() if "main/retry" in line and line.startswith("  FAILED")]
+    assert "failed after 1 retry" in retry
+    assert not [line for line in out.getvalue().splitlines() if "main/rail" in line and "retr" in line]
 
 
 def test_plain_console_shows_the_run_error() -> None:

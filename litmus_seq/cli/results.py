@@ -153,21 +153,6 @@ def runs(data_dir: str | None, limit: int) -> int:
     return 0
 
 
-def _limit_text(m: dict[str, Any]) -> str:
-    if m.get("limit_equals") is not None:
-        return f"== {m['limit_equals']}"
-    if m.get("limit_pattern") is not None:
-        return f"~ /{m['limit_pattern']}/"
-    lo, hi = m.get("limit_low"), m.get("limit_high")
-    if lo is not None and hi is not None:
-        return f"[{_fmt(lo)}, {_fmt(hi)}]" + (f" {m['limit_comparator']}" if m.get("limit_comparator") not in (None, "GELE") else "")
-    if lo is not None:
-        return f">= {_fmt(lo)}" if m.get("limit_comparator") != "GT" else f"> {_fmt(lo)}"
-    if hi is not None:
-        return f"<= {_fmt(hi)}" if m.get("limit_comparator") != "LT" else f"< {_fmt(hi)}"
-    return "-"
-
-
 @click.command()
 @click.argument("run_ref", metavar="RUN_ID_OR_PREFIX")
 @click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
@@ -205,24 +190,41 @@ def show(run_ref: str, data_dir: str | None) -> int:
     w(f"  file {run.get('filename')}")
     if run.get("run_error"):
         w(f"  error: {run['run_error']}")
+    if run.get("run_retry_count"):
+        w(f"  retries: {run['run_retry_count']} (steps marked 'retried' below)")
+    retries: dict[tuple[Any, Any], int] = {}
+    for key, ms in meas.items():
+        retries[key] = max((m.get("vector_retry") or 0) for m in ms)
     in_cols = [k for k in (steps[0] if steps else {}) if k.startswith("in_")]
     for s in steps:
         params = ", ".join(f"{k[3:]}={_fmt(s[k])}" for k in in_cols if s.get(k) is not None)
         many = (s.get("step_vector_count") or 0) > 1
         vec = f"[{s['vector_index']}]" if many and s.get("vector_index") is not None else ""
         outcome = s.get("vector_outcome") or s.get("step_outcome") or "not run"
-        w(f"  {outcome:<10} {s['step_path']}{vec}" + (f"  ({params})" if params else ""))
+        retried = retries.get((s["step_path"], s["vector_index"]), 0)
+        mark = f"  retried {retried}x" if retried else ""
+        w(f"  {outcome:<10} {s['step_path']}{vec}" + (f"  ({params})" if params else "") + mark)
         err = s.get("vector_error") or (s.get("step_error") if s.get("vector_index") in (None, 0) else None)
         if err and outcome not in ("passed", "done"):
             w(f"             ! {err}")
         for m in meas.get((s["step_path"], s["vector_index"]), []):
-            v = m["measurement_value"] if m["measurement_value"] is not None else m["measurement_text"]
-            units = f" {m['measurement_units']}" if m.get("measurement_units") else ""
-            retry = f"  retry {m['vector_retry']}" if m.get("vector_retry") else ""
-            marginal = " marginal" if m.get("measurement_marginal") else ""
-            w(f"             {m['measurement_name']} = {_fmt(v)}{units}  {_limit_text(m)}  "
-              f"{m['measurement_outcome']}{marginal}{retry}")
+            w(f"             {_measurement_line(m)}")
     return 0
+
+
+def _measurement_line(row: dict[str, Any]) -> str:
+    """``rail = 3.3 V  3.1 ≤ x ≤ 3.5 V  passed``; a bad one as every reporter says it."""
+    from litmus_seq.reporters.render import failure_text, from_row, limit_text
+
+    m = from_row(row)
+    retry = f"  (attempt {row['vector_retry'] + 1})" if row.get("vector_retry") else ""
+    marginal = " marginal" if row.get("measurement_marginal") else ""
+    if m["outcome"] in ("failed", "errored"):
+        return f"{m['name']} = {failure_text(m)}  {m['outcome']}{retry}"
+    v = m["value"] if m["value"] is not None else m["text"]
+    units = f" {m['units']}" if m.get("units") else ""
+    lim = limit_text(m["limit"])
+    return f"{m['name']} = {_fmt(v)}{units}" + (f"  {lim}" if lim else "") + f"  {m['outcome']}{marginal}{retry}"
 
 
 @click.command()

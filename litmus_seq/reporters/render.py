@@ -151,6 +151,7 @@ def from_row(row: Mapping[str, Any]) -> dict[str, Any]:
     limit = {k: row.get(f"limit_{k}") for k in _LIMIT_KEYS if k != "units"}
     if isinstance(limit.get("equals"), str) and limit.get("comparator") in ("EQ", "NE"):
         limit["equals"] = _typed_equals(limit["equals"], row)
+    limit["units"] = row.get("measurement_units")
     has_limit = limit.get("comparator") is not None
     return {
         "name": row.get("measurement_name"),

@@ -167,7 +167,7 @@ class _Run:
         "st_configured", "st_observed", "vec_dense", "vec_other", "v_times", "v_outcome", "v_errors",
         "v_params", "v_configured", "v_observed", "m_path", "m_index", "m_vi", "rows", "chunks", "limits",
         "limit_ids", "limit_keys", "limit_units", "_limit_units", "roles", "role_ids", "run_configured",
-        "run_observed",
+        "run_observed", "retries",
     )
 
     def __init__(self, run_id: str, started: dict[str, Any], session: dict[str, Any]) -> None:
@@ -201,6 +201,7 @@ class _Run:
         self.v_outcome: list[Any] = []
         self.v_errors: dict[int, Any] = {}  # only the vectors whose last end had an error
         self.v_params: list[Any] = []  # of the last start
+        self.retries = 0  # attempts run again after a failed one (run_retry_count)
         self.v_configured: dict[int, dict[Any, Any]] = {}
         self.v_observed: dict[int, dict[Any, Any]] = {}
         # the vector last started (its measurements and end come next)
@@ -534,6 +535,8 @@ class RunMaterializer:
         vi = r.m_vi = r.vector(path, index)
         r.m_path = path
         r.m_index = index
+        if e.get("retry"):
+            r.retries += 1
         times = r.v_times
         i = 2 * vi
         if times[i] == _NO_TS:
@@ -1004,6 +1007,7 @@ class _RunWriter:
         vals["run_ended_at"] = r.ended_at if r.ended else r.last_ts
         vals["run_outcome"] = r.outcome if r.ended else ABORTED
         vals["run_error"] = r.error if r.ended else "the process ended before the run did (recovered from the event store)"
+        vals["run_retry_count"] = r.retries
         inst = list(r.instruments.values())
 
         def ident(i: dict[str, Any], k: str) -> Any:

@@ -7,8 +7,8 @@ added at the end of its group, never renamed or retyped (readers use ``union_by_
 Columns beyond ``PARQUET.md`` (additive): ``run_error``, ``step_error``, ``vector_error`` (why a
 run, step or vector did not pass), ``limit_marginal_low``/``limit_marginal_high``,
 ``instrument_cal_exception`` and ``step_instruments_cal_exception`` (an instrument ran with an
-expired calibration, and who allowed it) and ``step_instruments_idn_check`` (the ``expect_idn``
-decision).
+expired calibration, and who allowed it), ``step_instruments_idn_check`` (the ``expect_idn``
+decision) and ``run_retry_count`` (attempts run again after a failed one, over the whole run).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: Bumped on every additive change to the fixed columns (file metadata ``schema_version``).
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 #: Keys of :meth:`litmus_seq.limits.ResolvedLimit.as_dict` (the ``limit`` of a measurement event).
 LIMIT_KEYS: tuple[str, ...] = (
@@ -78,7 +78,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     *((f"step_instruments_{f}", "lb" if f == "mocked" else "ls") for f in INSTRUMENT_FIELDS),
     # roll-ups
     ("step_outcome", "s"), ("vector_outcome", "s"), ("run_outcome", "s"),
-    ("run_error", "s"), ("step_error", "s"), ("vector_error", "s"),
+    ("run_error", "s"), ("step_error", "s"), ("vector_error", "s"), ("run_retry_count", "i64"),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
