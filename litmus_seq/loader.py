@@ -353,11 +353,10 @@ class Document:
     data: Any
     locs: Loc = field(repr=False, default=(1, 1))  # the location tree (see ``Loc``)
 
-    def locate(self, path: tuple[str | int, ...] = (), key: bool = False) -> Location:
-        """File:line:col of the value at ``path``, or of its nearest existing parent.
-
-        ``key=True`` points at the last key itself rather than at its value (unknown keys).
-        """
+    def node(self, path: tuple[str | int, ...], key: bool = False) -> Loc:
+        """The location tree of the value at ``path`` (or of its nearest existing parent); with
+        ``key``, the location of the last key itself. A part of a document located on its own
+        is ``Document(path=..., display=..., data=part, locs=doc.node(prefix))``."""
         loc = self.locs
         last = len(path) - 1
         for i, part in enumerate(path):
@@ -369,12 +368,20 @@ class Document:
                 if entry is None:
                     break
                 if key and i == last:
-                    return Location(self.display, entry[0], abs(entry[1]))
+                    return (entry[0], abs(entry[1]))
                 loc = entry[2]
             elif part.__class__ is int and 0 <= part < len(children):  # type: ignore[operator]
                 loc = children[part]
             else:
                 break
+        return loc
+
+    def locate(self, path: tuple[str | int, ...] = (), key: bool = False) -> Location:
+        """File:line:col of the value at ``path``, or of its nearest existing parent.
+
+        ``key=True`` points at the last key itself rather than at its value (unknown keys).
+        """
+        loc = self.node(path, key)
         return Location(self.display, loc[0], loc[1])
 
 

@@ -68,7 +68,7 @@ def settings_problems(role: str, cls: Any, settings: dict[str, Any], doc: Any) -
 
     prefix = ("instruments", role, "settings")
     node = doc.node(prefix)
-    sub = Document(path=doc.path, display=doc.display, data=user_settings(settings), root=node)
+    sub = Document(path=doc.path, display=doc.display, data=user_settings(settings), locs=node)
     try:
         validate_document(sub, model)
     except LitmusError as exc:
