@@ -1,9 +1,9 @@
 """litmus-seq side of the benchmarks, run in a fresh child process per measurement.
 
 Each workload drives the in-process API that ``litmus-seq run`` itself uses (``build_plan`` →
-``Session`` → ``Session.run``) with every store live: the event store (Arrow IPC), the channel
+``Session`` → ``run_plan``) with every store live: the event store (Arrow IPC), the channel
 store and the run materializer (one sealed parquet per run). Plans are built off the clock; the
-clock covers ``Session(...)`` + ``open`` + ``run`` + ``close``, i.e. everything from "plan in
+clock covers ``Session(...)`` + ``open`` + ``run_plan`` + ``close``, i.e. everything from "plan in
 hand" to "all three stores sealed on disk". A 1-item warm-up run first pays the lazy imports
 (pyarrow, drivers), so the figures are steady-state costs of a fresh process, not import time
 (cold start is measured separately by :mod:`bench.run`).
@@ -55,12 +55,15 @@ def _check(result: Any, expect_rows: int) -> None:
 
 def timed_session(ctx: Any, plan: Any, station: Any, data_dir: Path) -> tuple[float, float, Any]:
     """(open+run+close seconds, run-only seconds, result) of one run in a fresh Session."""
-    from litmus_seq.engine import Session
+    from litmus_seq.plugins import get_plugin_manager
+    from litmus_seq.run import Session, run_plan, station_process
+    from litmus_seq.stores import register_stores
 
     t0 = time.perf_counter()
-    with Session(project=ctx, station=station, data_dir=data_dir) as session:
+    pm = get_plugin_manager(project_root=ctx.root)
+    with station_process(), register_stores(pm, data_dir), Session(station, pm=pm, root=ctx.root) as session:
         t1 = time.perf_counter()
-        result = session.run(plan, dut_serial="SN1")
+        result = run_plan(session, plan, dut_serial="SN1")
         t2 = time.perf_counter()
     t3 = time.perf_counter()
     return t3 - t0, t2 - t1, result
@@ -226,14 +229,17 @@ def million(a: argparse.Namespace) -> dict[str, Any]:
 
 def tiny(a: argparse.Namespace) -> dict[str, Any]:
     """``--runs`` small runs in one session (as a station testing board after board would)."""
-    from litmus_seq.engine import Session
+    from litmus_seq.plugins import get_plugin_manager
+    from litmus_seq.run import Session, run_plan, station_process
+    from litmus_seq.stores import register_stores
 
     ctx, plan, station = _load(a.seq[0])
     t0 = time.perf_counter()
     files = 0
-    with Session(project=ctx, station=station, data_dir=a.tmp) as session:
+    pm = get_plugin_manager(project_root=ctx.root)
+    with station_process(), register_stores(pm, a.tmp), Session(station, pm=pm, root=ctx.root) as session:
         for i in range(a.runs):
-            result = session.run(plan, dut_serial=f"SN{i:06d}")
+            result = run_plan(session, plan, dut_serial=f"SN{i:06d}")
             if result.parquet is None:
                 raise SystemExit(f"run {i} left no parquet file")
             files += 1

@@ -1,7 +1,7 @@
 """Generated litmus-seq projects for the benchmarks (written to a temp dir, never into the repo).
 
 Every workload is plain YAML in the documented formats (DESIGN §2), run through the same
-``build_plan`` → ``Session.run`` path as ``litmus-seq run``; the only mock is the instrument
+``build_plan`` → ``run_plan`` path as ``litmus-seq run``; the only mock is the instrument
 (``driver: mock``), as in the project's own CI station.
 
 Workloads:

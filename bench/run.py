@@ -14,7 +14,7 @@ taken between medians measured in this same invocation, so machine speed cancels
 Workloads (see ``bench/projects.py``): per step = N steps × 1 vector × 1 mocked measurement;
 per extra measurement = 1 step with N measurements; throughput = 10 steps × 1,000 sweep points ×
 100 measurements = 1,000,000 measurements into one sealed parquet file; DuckDB = thousands of
-5-step runs made by ``Session.run`` (the code path of ``litmus-seq run``), then a GROUP BY over
+5-step runs made by ``run_plan`` (the code path of ``litmus-seq run``), then a GROUP BY over
 the run folder with ``union_by_name = true``.
 
 Nothing here is part of the test suite; generated projects and data live in a temp dir.
@@ -351,7 +351,7 @@ def bench_cold(res: Results, tmp: Path, repeats: int) -> None:
 
 
 def bench_duckdb(res: Results, tmp: Path, sizes: Sequence[int]) -> None:
-    print("DuckDB GROUP BY (per-step outcome counts) over run files written by Session.run", flush=True)
+    print("DuckDB GROUP BY (per-step outcome counts) over run files written by run_plan", flush=True)
     made = 0
     globs: list[str] = []
     for n in sorted(sizes):
@@ -368,7 +368,7 @@ def bench_duckdb(res: Results, tmp: Path, sizes: Sequence[int]) -> None:
         try:
             if len(children) == 1:
                 c = run_child(children[0][0], timeout=3600)
-                res.add("duckdb", f"Session.run of a 5-step run (making {n:,} files)", c.out["gen_s"] / n * 1e3,
+                res.add("duckdb", f"run_plan of a 5-step run (making {n:,} files)", c.out["gen_s"] / n * 1e3,
                         "ms/run", fmt="{:.1f}", note="fixed per-run cost incl. sealing its parquet file")
             else:
                 procs = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -525,7 +525,7 @@ def report(res: Results, args: argparse.Namespace, info: dict[str, str], load: t
         "- **Cold start**: fresh interpreter each time, median; OS page cache warm; bytecode cache on "
         "(`PYTHONPYCACHEPREFIX` in a temp folder, as an installed package has it). Time to first step = "
         "the first step's `step_started_at` in the run file minus the wall clock just before spawning.",
-        "- **DuckDB**: runs of 5 steps (seeded readings, ~1 in 10 fail) made by `Session.run`; query "
+        "- **DuckDB**: runs of 5 steps (seeded readings, ~1 in 10 fail) made by `run_plan`; query "
         "`SELECT step_name, step_outcome, count(*) ... WHERE record_type = 'step' GROUP BY ...` over "
         "`read_parquet([...globs], union_by_name = true)` in a fresh process; counts checked.",
     ]

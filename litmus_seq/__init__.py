@@ -22,12 +22,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         LitmusError,
         NothingToRun,
         PluginError,
+        StepAborted,
         StoreError,
+        SubscriberError,
+        Terminated,
         ValidationError,
     )
     from litmus_seq.hookspecs import hookimpl, hookspec
     from litmus_seq.limits import Limit, ResolvedLimit
     from litmus_seq.plan import Plan, build_plan, load_plan
+    from litmus_seq.run import Run, RunResult, Session, StepContext, preflight, run_plan, station_process
+    from litmus_seq.stores import register_stores
 
 __version__ = "0.1.0"
 
@@ -41,7 +46,10 @@ _LAZY: dict[str, str] = {
     "LitmusError": "litmus_seq.errors",
     "NothingToRun": "litmus_seq.errors",
     "PluginError": "litmus_seq.errors",
+    "StepAborted": "litmus_seq.errors",
     "StoreError": "litmus_seq.errors",
+    "SubscriberError": "litmus_seq.errors",
+    "Terminated": "litmus_seq.errors",
     "ValidationError": "litmus_seq.errors",
     "hookimpl": "litmus_seq.hookspecs",
     "hookspec": "litmus_seq.hookspecs",
@@ -50,6 +58,14 @@ _LAZY: dict[str, str] = {
     "Plan": "litmus_seq.plan",
     "build_plan": "litmus_seq.plan",
     "load_plan": "litmus_seq.plan",
+    "Session": "litmus_seq.run.session",
+    "Run": "litmus_seq.run.recorder",
+    "RunResult": "litmus_seq.run.recorder",
+    "StepContext": "litmus_seq.run.context",
+    "run_plan": "litmus_seq.run.executor",
+    "preflight": "litmus_seq.run.preflight",
+    "station_process": "litmus_seq.run.process",
+    "register_stores": "litmus_seq.stores",
 }
 
 __all__ = [
@@ -61,7 +77,10 @@ __all__ = [
     "LitmusError",
     "NothingToRun",
     "PluginError",
+    "StepAborted",
     "StoreError",
+    "SubscriberError",
+    "Terminated",
     "ValidationError",
     "hookimpl",
     "hookspec",
@@ -71,6 +90,14 @@ __all__ = [
     "Plan",
     "build_plan",
     "load_plan",
+    "Session",
+    "Run",
+    "RunResult",
+    "StepContext",
+    "run_plan",
+    "preflight",
+    "station_process",
+    "register_stores",
 ]
 
 

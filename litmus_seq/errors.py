@@ -15,13 +15,17 @@ __all__ = [
     "DriverError",
     "ExpressionError",
     "InstrumentError",
+    "InstrumentTimeout",
     "LimitError",
     "LitmusError",
     "Location",
     "NothingToRun",
     "PluginError",
     "Problem",
+    "StepAborted",
     "StoreError",
+    "SubscriberError",
+    "Terminated",
     "ValidationError",
     "EXIT_PASSED",
     "EXIT_FAILED",
@@ -117,6 +121,38 @@ class InstrumentError(LitmusError):
     """An instrument fault at run time (connect failure, timeout, SCPI error). Errored, exit 3."""
 
     exit_code = EXIT_ERRORED
+
+
+class InstrumentTimeout(InstrumentError):
+    """An instrument call, ``connect()`` or ``close()`` did not return within its timeout."""
+
+
+class SubscriberError(LitmusError):
+    """A plugin raised while handling events (``litmus_seq_events``); the other plugins still got
+    the events. The run in progress ends ``errored`` with this as its cause."""
+
+    exit_code = EXIT_ERRORED
+
+    def __init__(self, plugin: str, exc: BaseException) -> None:
+        detail = str(exc) if isinstance(exc, LitmusError) else f"{type(exc).__name__}: {exc}"
+        super().__init__(f"plugin {plugin!r} failed handling events: {detail}")
+        self.plugin = plugin
+        self.original = exc
+
+
+class StepAborted(LitmusError):
+    """The step in flight cannot go on (a prompt had no answer). Its outcome and cause are
+    already recorded; the recorder's context managers and the executor end the vector quietly."""
+
+    exit_code = EXIT_ERRORED
+
+
+class Terminated(BaseException):
+    """The operator stopped the run (SIGTERM, an operator stop, a prompt answered "abort").
+
+    A ``BaseException`` like ``KeyboardInterrupt`` so that user code catching ``Exception`` cannot
+    swallow the operator's stop.
+    """
 
 
 class StoreError(LitmusError):

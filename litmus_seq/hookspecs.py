@@ -60,6 +60,28 @@ def litmus_seq_prompt(prompt: dict[str, Any]) -> Any:
     """
 
 
+@hookspec(firstresult=True)
+def litmus_seq_write_channel(
+    run_id: str, key: str, values: Any, step_path: str | None, vector_index: int | None
+) -> tuple[str, Any] | None:
+    """Store an observed array (``observe()`` of a sequence of numbers); return ``(uri, path)``:
+    its ``channel://`` URI and the file (or ``None``). The built-in channel store answers."""
+
+
+@hookspec
+def litmus_seq_run_ending(run_id: str) -> None:
+    """A run is about to be sealed: its events so far were delivered. Make what you hold for it
+    durable now, and raise if you cannot: the run is then sealed ``errored`` with your error as
+    its cause (the event store writes and syncs here)."""
+
+
+@hookspec
+def litmus_seq_run_sealed(run_id: str, outcome: str) -> Any:
+    """A run was sealed (its ``run.ended`` delivered); return the path, or a list of paths, of
+    what this plugin wrote for it (the run materializer returns the parquet file), or ``None``.
+    The recorder hands them to the caller in :class:`~litmus_seq.run.recorder.RunResult`."""
+
+
 @hookspec
 def litmus_seq_session_start(session: Any) -> None:
     """A session (one station, one or more runs) is starting; ``session`` is the live Session."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,3 +82,17 @@ def junit_schema(*, as_vendored: bool = False) -> object:
 def validate_junit(path: Path) -> None:
     """Raise unless the file at ``path`` is valid against :func:`junit_schema`."""
     junit_schema().validate(str(path))  # type: ignore[attr-defined]
+
+
+@contextmanager
+def open_session(ctx: Any, station: Any, data_dir: Path, listeners: list[Any] = (),  # type: ignore[assignment]
+                 **session_kw: Any) -> Iterator[Any]:
+    """A session on ``station`` with the built-in stores in ``data_dir``, as the CLI opens it."""
+    from litmus_seq.plugins import get_plugin_manager
+    from litmus_seq.run import Session
+    from litmus_seq.stores import register_stores
+
+    pm = get_plugin_manager(project_root=ctx.root)
+    with register_stores(pm, data_dir), Session(station, pm=pm, root=ctx.root, listeners=list(listeners),
+                                                **session_kw) as session:
+        yield session

@@ -344,13 +344,14 @@ def test_prompt_answered_abort_terminates_with_cleanup(project: Path) -> None:
     assert "output_off" in calls(project)
 
 
-def test_prompt_timeout_fails_the_step(project: Path) -> None:
+def test_prompt_timeout_errors_the_step_never_fails_the_dut(project: Path) -> None:
     _with_answerer(project, "timeout")
     data = project / "d"
     res = run_cli(project, "run", "sequences/prompts.yaml", "--data-dir", str(data))
-    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert {r["run_outcome"] for r in rows(data)} == {"errored"}
     steps = steps_by_path(data)
-    assert steps[("main/led", 0)]["step_outcome"] == "failed"
+    assert steps[("main/led", 0)]["step_outcome"] == "errored"
     assert "timed out after 5 s" in steps[("main/led", 0)]["step_error"]
     assert steps[("main/after", 0)]["step_outcome"] == "passed"
     responded = [e for e in events(data) if e["event_type"] == "dialog.responded"]

@@ -1,7 +1,7 @@
 """``--junit FILE`` (litmus_seq/reporters/junit.py): the report a CI server reads.
 
 Reports come from real runs of the mock-only project in ``tests/data/reporters/project`` (the CLI
-in process, or a :class:`~litmus_seq.engine.Session` when a test needs two runs or a run cut
+in process, or a :class:`~litmus_seq.run.Session` when a test needs two runs or a run cut
 short). Each report is parsed with ``xml.etree`` and checked for what Jenkins, GitLab and GitHub
 read: ``testsuite`` counts that agree with its ``testcase`` children, ``classname``/``name``/
 ``time`` on each case, and exactly one of ``failure``/``error``/``skipped`` on cases that did not
@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import junit_schema, run_in_data, validate_junit
+from conftest import junit_schema, open_session, run_in_data, validate_junit
 
 from litmus_seq.reporters.junit import JUnitReport
+from litmus_seq.run import run_plan
 
 DATA = Path(__file__).resolve().parent / "data" / "reporters" / "project"
 
@@ -131,7 +132,6 @@ def test_unwritable_report_warns_but_keeps_the_run(project: Path, capsys: pytest
 
 
 def _session(project: Path, sequence: str, listeners: list[Any]) -> tuple[Any, Any]:
-    from litmus_seq.engine import Session
     from litmus_seq.plan import build_plan
     from litmus_seq.project import ProjectContext
 
@@ -139,16 +139,16 @@ def _session(project: Path, sequence: str, listeners: list[Any]) -> tuple[Any, A
     ctx = ProjectContext.for_path(seq)
     plan = build_plan(seq, project=ctx)
     station = ctx.load_station(plan.station_ref or ctx.config.station)
-    return Session(project=ctx, station=station, data_dir=project / "data", listeners=listeners), plan
+    return open_session(ctx, station, project / "data", listeners), plan
 
 
 def test_two_runs_in_one_session_make_two_suites(project: Path) -> None:
     report = JUnitReport(project / "two.xml")
     session, plan = _session(project, "sequences/passing.yaml", [report])
-    with session:
-        first = session.run(plan, dut_serial="A")
+    with session as s:
+        first = run_plan(s, plan, dut_serial="A")
         assert report.writes == 1
-        second = session.run(plan, dut_serial="B")
+        second = run_plan(s, plan, dut_serial="B")
     assert report.writes == 2  # rewritten at each run end, not again at close
     root = ET.parse(project / "two.xml").getroot()
     suites = check_structure(root)
@@ -169,8 +169,8 @@ def test_close_writes_a_run_that_never_ended(project: Path) -> None:
             batches.append(list(events))
 
     session, plan = _session(project, "sequences/mixed.yaml", [Tap()])
-    with session:
-        session.run(plan, dut_serial="SN-CUT")
+    with session as s:
+        run_plan(s, plan, dut_serial="SN-CUT")
     events = [e for batch in batches for e in batch]
     cut = next(i for i, e in enumerate(events)
                if e["event_type"] == "test.step_started" and e["step_path"] == "main/garbage")

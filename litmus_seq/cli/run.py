@@ -82,9 +82,11 @@ def run(
     allow_expired_cal: bool = False,
 ) -> int:
     """Run SEQUENCE on a station and record events, waveforms and a parquet file."""
-    from litmus_seq.engine import Session
     from litmus_seq.plan import build_plan
+    from litmus_seq.plugins import get_plugin_manager
     from litmus_seq.project import ProjectContext
+    from litmus_seq.run import Session, preflight, run_plan, station_process
+    from litmus_seq.stores import register_stores
 
     if not sequence.exists():
         raise ConfigError(f"{sequence}: no such file (give the path of a sequence YAML file)")
@@ -111,6 +113,10 @@ def run(
 
         console = PlainConsole()
     listeners: list[object] = [console, *reporters]
+    if auto_confirm:
+        from litmus_seq.prompts import AutoConfirm
+
+        listeners.append(AutoConfirm())
     if sys.stdin.isatty():
         from litmus_seq.prompts import TerminalPrompt
 
@@ -120,29 +126,21 @@ def run(
         use_data_dir = getattr(reporter, "use_data_dir", None)
         if use_data_dir is not None:
             use_data_dir(data_root)
-    session = Session(
-        project=ctx,
-        station=station,
-        data_dir=data_root,
-        plugins=plugins + tuple(ctx.config.plugins),
-        mock_roles=mock_roles,
-        operator=operator,
-        auto_confirm=auto_confirm,
-        listeners=listeners,
-        live=tty,
-        station_doc=station_doc,
-        allow_expired_cal=allow_expired_cal,
-    )
-    session.preflight(plan)  # before the session opens: exit 4 leaves nothing behind
-    for line in session.calibration_warnings:
+    pm = get_plugin_manager(project_root=ctx.root, extra=plugins + tuple(ctx.config.plugins))
+    session = Session(station, pm=pm, root=ctx.root, mock_roles=mock_roles, operator=operator,
+                      listeners=listeners, live=tty, allow_expired_cal=allow_expired_cal)
+    # Preflight before anything is written: a configuration error (exit 4) must leave nothing
+    # behind -- no event file, no connected instrument (tests/test_cli_run.py).
+    for line in preflight(plan, session, station_doc):
         click.echo(f"warning: {line}", err=True)
     if dry_run:
         n_vectors = sum(len(s.vectors) for s in plan.steps)
         click.echo(f"ok: {ctx.display(sequence.resolve())}: {len(plan.steps)} steps, {n_vectors} vectors; "
                    f"roles, methods and callables resolved (nothing ran)")
         return 0
-    with session:
-        result = session.run(plan, dut_serial=dut_serial, test_phase=test_phase, custom=meta)
+    with station_process(), register_stores(pm, data_root), session:
+        result = run_plan(session, plan, dut_serial=dut_serial, test_phase=test_phase, custom=meta,
+                          project_name=getattr(ctx.config, "name", None))
     failures = getattr(console, "failures", [])
     if failures:
         click.echo("failures:")
@@ -158,6 +156,8 @@ def run(
         counts["never ran"] = never
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     click.echo(f"{result.outcome.upper()}  run {result.run_id}  ({summary})")
+    if result.error:
+        click.echo(f"cause: {result.error}")
     if result.parquet is not None:
         click.echo(f"results: {result.parquet}")
     return result.exit_code

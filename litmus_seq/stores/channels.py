@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litmus_seq.errors import StoreError
+from litmus_seq.hookspecs import hookimpl
 from litmus_seq.stores.paths import safe_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,7 +81,7 @@ def _to_arrow(values: Any) -> pa.Array:
 
 
 class ChannelStore:
-    """Writes and reads channel arrays; the engine holds one per session (``session.channels``)."""
+    """Writes and reads channel arrays; registered as a plugin it keeps what runs ``observe()``."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
@@ -125,6 +126,13 @@ class ChannelStore:
             raise StoreError(f"{path}: cannot write channel {key!r}: {exc}") from exc
         self._paths[uri] = path
         return uri
+
+    @hookimpl
+    def litmus_seq_write_channel(self, run_id: str, key: str, values: Any, step_path: str | None,
+                                 vector_index: int | None) -> tuple[str, Path]:
+        """The recorder's ``observe()`` of an array: :meth:`write` it, return ``(uri, path)``."""
+        uri = self.write(run_id, key, values, step_path=step_path, vector_index=vector_index)
+        return uri, self._paths[uri]
 
     def path_for(self, uri: str) -> Path:
         """The file holding ``uri`` (written by this store, or found under ``channels/``)."""

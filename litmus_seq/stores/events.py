@@ -771,6 +771,14 @@ class EventStore:
         elif n >= self.batch_size:
             self.flush(wait=False)
 
+    @hookimpl
+    def litmus_seq_run_ending(self, run_id: str) -> None:
+        """Before a run is sealed: everything so far is written, or the error is raised (the
+        recorder then seals the run ``errored``)."""
+        if self._error is not None:
+            self._raise_error()
+        self.flush()
+
     # -- writing ------------------------------------------------------------------------------
 
     def flush(self, wait: bool = True, *, durable: bool = False) -> None:

@@ -368,6 +368,7 @@ class RunMaterializer:
                  on_error: Callable[[Any, Exception], None] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.written: list[Path] = []
+        self._by_run: dict[Any, Path] = {}
         self._exclude = set(exclude_runs)
         self._on_error = on_error
         self._sessions: dict[Any, dict[str, Any]] = {}
@@ -426,6 +427,11 @@ class RunMaterializer:
         if run_id is not None:
             self._exclude.add(run_id)  # its later events are ignored
         self._on_error(run_id, exc)
+
+    @hookimpl
+    def litmus_seq_run_sealed(self, run_id: str, outcome: str) -> Path | None:
+        """The file written for ``run_id`` (the recorder's :class:`RunResult.parquet`)."""
+        return self._by_run.pop(run_id, None)
 
     def close(self) -> None:
         """Forget unfinished runs: a run without ``run.ended`` is ``recover``'s to seal."""
@@ -632,6 +638,7 @@ class RunMaterializer:
             self._drop(r.run_id, exc)
             return None
         self.written.append(path)
+        self._by_run[r.run_id] = path
         return path
 
 

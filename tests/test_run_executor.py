@@ -1,7 +1,7 @@
-"""In-process tests of the engine's finer semantics (litmus_seq/engine.py).
+"""In-process tests of the YAML executor's finer semantics (litmus_seq/run/executor.py).
 
 The end-to-end behaviour through a real process (exit codes, signals, kill -9) is in
-``tests/test_cli_run.py``; here a :class:`~litmus_seq.engine.Session` runs plans of the small
+``tests/test_cli_run.py``; here a :class:`~litmus_seq.run.Session` runs plans of the small
 project ``tests/data/run/project`` in the test process, with the real stores, so each rule can be
 checked directly on the run result, the emitted events and the parquet file.
 """
@@ -19,7 +19,8 @@ import pytest
 
 from litmus_seq import hookimpl
 from litmus_seq.cli.main import main
-from litmus_seq.engine import RunResult, Session
+from conftest import open_session
+from litmus_seq.run import RunResult, run_plan, station_process
 from litmus_seq.plan import build_plan
 from litmus_seq.project import ProjectContext
 
@@ -60,14 +61,20 @@ def project(tmp_path: Path) -> Any:
     _forget_project_modules(saved)
 
 
-def run_sequence(project: Path, name: str, data_dir: Path, **session_kw: Any) -> tuple[RunResult, Collector]:
+def run_sequence(project: Path, name: str, data_dir: Path, auto_confirm: bool = False,
+                 **session_kw: Any) -> tuple[RunResult, Collector]:
     seq = project / "sequences" / name
     ctx = ProjectContext.for_path(seq)
     plan = build_plan(seq, project=ctx)
     station = ctx.load_station(plan.station_ref or ctx.config.station)
     col = Collector()
-    with Session(project=ctx, station=station, data_dir=data_dir, listeners=[col], **session_kw) as session:
-        result = session.run(plan, dut_serial="SN-E")
+    listeners: list[Any] = [col]
+    if auto_confirm:
+        from litmus_seq.prompts import AutoConfirm
+
+        listeners.append(AutoConfirm())
+    with station_process(), open_session(ctx, station, data_dir, listeners, **session_kw) as session:
+        result = run_plan(session, plan, dut_serial="SN-E")  # the CLI's process settings: SIGTERM stops
     return result, col
 
 
@@ -234,11 +241,13 @@ def test_keyboard_interrupt_in_user_code_terminates_and_cleans_up(project: Path,
 # --------------------------------------------------------------------------- prompts without a plugin
 
 
-def test_no_prompt_answerer_fails_each_prompt(project: Path, tmp_path: Path) -> None:
+def test_no_prompt_answerer_errors_each_prompt_never_fails_the_dut(project: Path, tmp_path: Path) -> None:
+    """No answer is a fault of the station, not of the unit: errored, never failed (issue 9.3)."""
     result, col = run_sequence(project, "prompts.yaml", tmp_path / "d")
-    assert result.outcome == "failed"
+    assert result.outcome == "errored"
     for path in ("main/led", "main/colour", "main/batch"):
-        assert result.step_outcomes[path] == "failed"
+        assert result.step_outcomes[path] == "errored"
+        assert step_row(tmp_path / "d", path)["step_error"].startswith("no answer: no prompt handler")
     assert result.step_outcomes["main/after"] == "passed"
     assert all(e["response"] is None and e["timed_out"] is False for e in col.of("dialog.responded"))
 
@@ -246,7 +255,7 @@ def test_no_prompt_answerer_fails_each_prompt(project: Path, tmp_path: Path) -> 
 def test_auto_confirm_answers_confirm_and_choice_but_not_input(project: Path, tmp_path: Path) -> None:
     result, _ = run_sequence(project, "prompts.yaml", tmp_path / "d", auto_confirm=True)
     o = result.step_outcomes
-    assert (o["main/led"], o["main/colour"], o["main/batch"]) == ("passed", "done", "failed")
+    assert (o["main/led"], o["main/colour"], o["main/batch"]) == ("passed", "done", "errored")
     texts = {m["measurement_name"]: m["measurement_text"] for m in rows(tmp_path / "d", "record_type = 'measurement'")}
     assert texts["led"] == "true" and texts["colour"] == "red"  # the first choice
     assert "batch" not in texts
@@ -345,11 +354,11 @@ def test_data_dir_resolution(case: str, project: Path, tmp_path: Path, monkeypat
 
 
 def test_young_collections_are_rarer_during_a_run_and_restored_after(project: Path, tmp_path: Path) -> None:
-    """The engine collects less often while a run executes (bench/RESULTS.md) and puts the
-    interpreter's setting back afterwards, even when the run fails."""
+    """station_process() collects less often while a run executes (bench/RESULTS.md) and puts
+    the interpreter's setting back afterwards, even when the run fails."""
     import gc
 
-    from litmus_seq.engine import RUN_GC_THRESHOLD
+    from litmus_seq.run.process import RUN_GC_THRESHOLD
 
     seen: list[int] = []
 
@@ -363,8 +372,9 @@ def test_young_collections_are_rarer_during_a_run_and_restored_after(project: Pa
     ctx = ProjectContext.for_path(seq)
     plan = build_plan(seq, project=ctx)
     station = ctx.load_station(plan.station_ref or ctx.config.station)
-    with Session(project=ctx, station=station, data_dir=tmp_path / "data", listeners=[Watcher()]) as session:
-        result = session.run(plan, dut_serial="SN-GC")
+    with open_session(ctx, station, tmp_path / "data", [Watcher()]) as session:
+        with station_process():
+            result = run_plan(session, plan, dut_serial="SN-GC")
     assert result.outcome == "failed"
     assert RUN_GC_THRESHOLD in seen  # deliveries inside the run saw the run's setting
     assert gc.get_threshold() == before

@@ -1,9 +1,9 @@
-"""StepContext (litmus_seq/context.py): what a ``python:`` step can read and record.
+"""StepContext (litmus_seq/run/context.py): what a ``python:`` step can read and record.
 
-The context is exercised on a real, open :class:`~litmus_seq.engine.Session` and
-:class:`~litmus_seq.engine.RunState` (real event bus, real channel store); the events it emits are
+The context is exercised on a real, open :class:`~litmus_seq.run.Session` and
+:class:`~litmus_seq.run.Run` (real event bus, real channel store); the events it emits are
 collected by a listener plugin. The full path into the parquet file is covered in
-``tests/test_engine.py`` (``py_full``).
+``tests/test_run_executor.py`` (``py_full``).
 """
 
 from __future__ import annotations
@@ -15,25 +15,30 @@ from typing import Any
 
 import pytest
 
-from litmus_seq.context import StepContext
-from litmus_seq.engine import RunState, Session
+from conftest import open_session
+from litmus_seq.run import Run, StepContext
+from litmus_seq.stores.channels import ChannelStore
 from litmus_seq.limits import Limit
 from litmus_seq.plan import build_plan
 from litmus_seq.project import ProjectContext
-from test_engine import Collector
+from test_run_executor import Collector
 
 DATA = Path(__file__).resolve().parent / "data" / "run"
 
 
 class Rig:
-    """An open session, a run state on ``sequences/pass.yaml`` and the collected events."""
+    """An open session, a run on ``sequences/pass.yaml`` (recorder), and the collected events."""
 
-    def __init__(self, session: Session, state: RunState, col: Collector) -> None:
-        self.session, self.state, self.col = session, state, col
+    def __init__(self, session: Any, state: Run, col: Collector, data: Path) -> None:
+        self.session, self.state, self.col, self.data = session, state, col, data
 
     def ctx(self, step_path: str = "main/rail", vector_index: int = 0, params: dict[str, Any] | None = None,
             retry: int = 0) -> StepContext:
-        return StepContext(self.state, params or {}, step_path, vector_index, retry)
+        run = self.state
+        while run._stack:
+            run.end_step(flush=False)
+        run.begin_step(step_path)
+        return run.begin_vector(params or {}, vector_index, retry)
 
     def emitted(self, event_type: str) -> list[dict[str, Any]]:
         self.session.bus.flush()  # type: ignore[union-attr]
@@ -48,16 +53,15 @@ def rig(tmp_path: Path) -> Any:
     seq = project / "sequences" / "pass.yaml"
     pctx = ProjectContext.for_path(seq)
     plan = build_plan(seq, project=pctx)
+    paths = {s.step_path: s for s in plan.steps}
     col = Collector()
-    session = Session(project=pctx, station=pctx.load_station("bench"), data_dir=tmp_path / "d", listeners=[col])
-    session.open()
-    state = RunState(session, plan)
-    session.bus.run_id = state.run_id  # type: ignore[union-attr]
     try:
-        yield Rig(session, state, col)
+        with open_session(pctx, pctx.load_station("bench"), tmp_path / "d", [col]) as session:
+            run = session.start_run(product=plan.product, guardband_pct=plan.guardband_pct, names=plan.variables,
+                                    limits=lambda path, params, name: plan.resolve_limit(paths[path], params, name))
+            with run:
+                yield Rig(session, run, col, tmp_path / "d")
     finally:
-        session.bus.run_id = None  # type: ignore[union-attr]
-        session.close()
         sys.path[:] = saved
 
 
@@ -153,12 +157,20 @@ def test_observe_sequences_go_to_the_channel_store(rig: Rig, values: Any) -> Non
     uris = [e["value"] for e in obs]
     assert uris == [f"channel://{rig.state.run_id}/wave", f"channel://{rig.state.run_id}/wave_2"]
     for uri in uris:
-        assert rig.session.channels.read(uri).to_pylist() == [1.0, 2.0, 3.0]
+        assert ChannelStore(rig.data).read(uri).to_pylist() == [1.0, 2.0, 3.0]
     started = rig.emitted("channel.started")
     ended = rig.emitted("channel.ended")
     assert [e["uri"] for e in started] == uris and [e["length"] for e in ended] == [3, 3]
     assert all(Path(e["path"]).is_file() for e in ended)
 
 
-def test_instruments_are_the_sessions_connected_drivers(rig: Rig) -> None:
-    assert rig.ctx().instruments is rig.session.instruments
+def test_instruments_are_the_sessions_drivers_connected_on_first_use(rig: Rig) -> None:
+    ctx = rig.ctx()
+    assert "dmm" not in rig.session.instruments  # nothing used it yet: not connected
+    assert set(ctx.instruments) == set(rig.session.station.instruments)
+    dmm = ctx.instruments["dmm"]
+    assert rig.session.instruments["dmm"] is dmm and ctx.instruments["dmm"] is dmm
+    (connected,) = rig.emitted("fixture.instrument_connected")
+    assert connected["role"] == "dmm" and connected["run_id"] == rig.state.run_id
+    with pytest.raises(KeyError):
+        ctx.instruments["nope"]
