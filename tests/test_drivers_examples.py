@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import math
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from litmus_seq.drivers.registry import collect_drivers
-from litmus_seq.errors import InstrumentError
+from litmus_seq.errors import ConfigError, InstrumentError
 from litmus_seq.models import Station
 from litmus_seq.plugins import get_plugin_manager
 
@@ -156,18 +157,21 @@ def test_chamber_wait_until_stable_and_time_scale(chamber_cls) -> None:
 # --------------------------------------------------------------------------- example.noisy_dmm
 
 
-def test_example_plugin_driver_is_seeded_and_noisy() -> None:
-    path = REPO / "plugins" / "litmus-seq-example-plugin" / "litmus_seq_example_plugin" / "__init__.py"
-    spec = importlib.util.spec_from_file_location("_example_plugin_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_example_plugin_driver_is_seeded_and_noisy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a copy on sys.path: the package folder itself may hold build leftovers of an earlier install
+    source = REPO / "plugins" / "litmus-seq-example-plugin"
+    shutil.copytree(source / "litmus_seq_example_plugin", tmp_path / "litmus_seq_example_plugin")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("litmus_seq_example_plugin")
     a = module.NoisyDmm(settings={"value": 5.0, "noise": 0.01, "seed": 7})
     b = module.NoisyDmm(settings={"value": 5.0, "noise": 0.01, "seed": 7})
+    with pytest.raises(ConfigError, match="noise"):
+        module.NoisyDmm(settings={"noise": -1})
     readings = [a.measure_dc_voltage() for _ in range(200)]
     assert readings == [b.measure_dc_voltage() for _ in range(200)]
     assert len(set(readings)) > 100
     assert sum(readings) / len(readings) == pytest.approx(5.0, abs=0.005)
     a.set_value(1.0)
     assert a.measure_dc_voltage() == pytest.approx(1.0, abs=0.1)
-    pyproject = (path.parent.parent / "pyproject.toml").read_text()
+    pyproject = (source / "pyproject.toml").read_text()
     assert '[project.entry-points.litmus_seq]\nlitmus-seq-example-plugin = "litmus_seq_example_plugin"' in pyproject

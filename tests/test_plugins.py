@@ -17,6 +17,16 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PLUGIN = REPO / "plugins" / "litmus-seq-example-plugin"
 
 
+def example_package(site: Path) -> Path:
+    """A copy of the example package's module in ``site`` (never the source folder: an earlier
+    ``pip install`` may have left build files there that look like an installed distribution)."""
+    import shutil
+
+    shutil.copytree(EXAMPLE_PLUGIN / "litmus_seq_example_plugin", site / "litmus_seq_example_plugin",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return site
+
+
 @pytest.fixture(autouse=True)
 def _isolated_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """get_plugin_manager puts the project root on sys.path; undo that after each test."""
@@ -309,8 +319,7 @@ def test_cmdline_missing_file_is_plugin_error(tmp_path: Path) -> None:
 def test_entry_point_of_the_example_package_is_discovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     site = tmp_path / "site"
     fake_dist(site, "litmus-seq-example-plugin", "0.1.0", {"litmus-seq-example-plugin": "litmus_seq_example_plugin"})
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN))
+    monkeypatch.syspath_prepend(str(example_package(site)))
     pm = get_plugin_manager()
     row = info_by_name(pm)["litmus-seq-example-plugin"]
     assert row["source"] == "entrypoint"
@@ -355,17 +364,16 @@ def test_installed_plugins_are_read_once_until_something_is_installed(tmp_path: 
     from importlib import metadata
 
     site = tmp_path / "site"
-    site.mkdir()
+    write(site / "litmus_seq_probe_plugin.py", "def litmus_seq_register_drivers(registry):\n    pass\n")
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN))
     calls = []
     real = metadata.entry_points
     monkeypatch.setattr(metadata, "entry_points", lambda **kw: calls.append(kw) or real(**kw))
-    assert get_plugin_manager().get_plugin("litmus-seq-example-plugin") is None
+    assert get_plugin_manager().get_plugin("litmus-seq-probe-plugin") is None
     get_plugin_manager()
     assert len(calls) == 1
-    fake_dist(site, "litmus-seq-example-plugin", "0.1.0", {"litmus-seq-example-plugin": "litmus_seq_example_plugin"})
-    assert get_plugin_manager().get_plugin("litmus-seq-example-plugin") is not None
+    fake_dist(site, "litmus-seq-probe-plugin", "0.1.0", {"litmus-seq-probe-plugin": "litmus_seq_probe_plugin"})
+    assert get_plugin_manager().get_plugin("litmus-seq-probe-plugin") is not None
     assert len(calls) == 2
 
 
@@ -406,7 +414,7 @@ def test_direct_caller_matches_the_hook_and_follows_registrations() -> None:
     from litmus_seq.hookspecs import hookimpl
     from litmus_seq.plugins import direct_caller
 
-    pm = get_plugin_manager(project_root=None)
+    pm = get_plugin_manager(project_root=None, entry_points=False)  # installed listeners take dicts
     seen: list[tuple[str, object]] = []
 
     class First:

@@ -1,44 +1,37 @@
-"""An installable litmus-seq plugin: the ``example.noisy_dmm`` driver.
+"""An installable litmus-seq plugin: drivers ``example.chamber`` and ``example.noisy_dmm``, and a
+result listener.
 
-A template for instrument plugins shipped as their own distribution: a module implementing
-``litmus_seq_register_drivers``, declared in ``pyproject.toml`` under
-``[project.entry-points.litmus_seq]`` with the entry point named after the distribution.
-
-``example.noisy_dmm`` returns a value with seeded Gaussian noise, which makes a demo produce the
-occasional marginal or failed measurement reproducibly. Station settings: ``value`` (3.3),
-``noise`` (standard deviation, 0.002), ``seed`` (0).
+A template for plugins shipped as their own distribution: one module implementing hooks,
+declared in ``pyproject.toml`` under ``[project.entry-points.litmus_seq]`` with the entry point
+named after the distribution. ``docs/plugins.md`` walks through it.
 """
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from litmus_seq import hookimpl
-from litmus_seq.drivers.base import Driver
+from litmus_seq_example_plugin.chamber import ChamberOptions, ThermalChamber
+from litmus_seq_example_plugin.dmm import NoisyDmm
+from litmus_seq_example_plugin.listener import RESULTS_FILE, ResultListener
 
-__version__ = "0.1.0"
+__all__ = ["ChamberOptions", "NoisyDmm", "RESULTS_FILE", "ResultListener", "ThermalChamber"]
+__version__ = "0.2.0"
 
-
-class NoisyDmm(Driver):
-    """A DMM reading ``value`` plus Gaussian noise; ``set_value`` changes what it reads."""
-
-    def __init__(self, resource: str | None = None, settings: dict[str, Any] | None = None) -> None:
-        super().__init__(resource, settings)
-        self.value = float(self.settings.get("value", 3.3))
-        self.noise = float(self.settings.get("noise", 0.002))
-        self._random = random.Random(self.settings.get("seed", 0))
-
-    def identity(self) -> dict[str, str]:
-        return {"manufacturer": "litmus-seq example", "model": "noisy-dmm", "serial": self.role, "firmware": __version__}
-
-    def set_value(self, value: float) -> None:
-        self.value = float(value)
-
-    def measure_dc_voltage(self) -> float:
-        return self.value + self._random.gauss(0.0, self.noise)
+_listener = ResultListener()
 
 
 @hookimpl
 def litmus_seq_register_drivers(registry: Any) -> None:
+    registry.register("example.chamber", ThermalChamber)
     registry.register("example.noisy_dmm", NoisyDmm)
+
+
+@hookimpl
+def litmus_seq_session_start(session: Any) -> None:
+    _listener.session_start(session)
+
+
+@hookimpl
+def litmus_seq_events(events: list[dict[str, Any]]) -> None:
+    _listener.events(events)
