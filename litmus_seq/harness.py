@@ -1,0 +1,729 @@
+"""The imperative harness: litmus-seq's limits, traceability and stores from your own Python loop.
+
+For test code that is not a YAML sequence -- unittest, a custom runner, a notebook, the Robot
+Framework library -- :class:`Harness` opens a run on the run recorder (the same layer under
+``litmus-seq run``) and keeps the sibling platform's ``TestHarness`` vocabulary::
+
+    from litmus_seq import Harness
+
+    with Harness(station="sim_bench", product="power_board", dut_serial="SN001",
+                 config={"vectors": {"vin": [5.0, 12.0]}, "retry": {"max_retries": 1}}) as h:
+        dmm, psu = h.instruments["dmm"], h.instruments["psu"]
+        with h.step("output_voltage"):
+            for vector in h.vectors:
+                with h.run_vector(vector):
+                    psu.set_voltage(vector["vin"])
+                    h.measure("rail_3v3", dmm.measure_dc_voltage())   # spec limit, guardbanded
+
+The run is open from construction to :meth:`Harness.close` (or the end of the ``with`` block),
+which always seals it with the CLI's verdict rules -- also after an exception or Ctrl-C, and at
+interpreter exit for a harness that was never closed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import time
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from pydantic import Field
+
+from litmus_seq.errors import ConfigError, Location, Problem
+from litmus_seq.limits import Limit
+from litmus_seq.models import ExplicitVector, Retry, Strict, SweepRange
+
+if TYPE_CHECKING:  # pragma: no cover
+    from litmus_seq.limits import ResolvedLimit
+
+__all__ = ["Harness", "HarnessConfig", "Vector", "load_config"]
+
+
+# --------------------------------------------------------------------------- the sidecar config
+
+
+class HarnessConfig(Strict):
+    """The sidecar shape: ``vectors:`` (and ``sweep:``), ``limits:`` and ``retry:``.
+
+    The same forms as a sequence step's keys of those names (DESIGN §2.3).
+    """
+
+    vectors: Union[dict[str, Any], list[ExplicitVector], None] = Field(
+        None, description="{expand: product|zip, param: [values], ...} or a list of vectors"
+    )
+    sweep: dict[str, SweepRange] | None = None
+    limits: dict[str, Limit] = Field(default_factory=dict, description="measurement -> limit")
+    retry: Retry | None = None
+
+
+def load_config(config: Mapping[str, Any] | str | Path | HarnessConfig | None) -> HarnessConfig:
+    """A :class:`HarnessConfig` from a mapping, a YAML sidecar file or ``None``.
+
+    Mistakes are one :class:`ConfigError` with a line per problem (``file:line:col`` for a file).
+    """
+    from litmus_seq import loader
+
+    if config is None:
+        return HarnessConfig()
+    if isinstance(config, HarnessConfig):
+        return config
+    if isinstance(config, (str, Path)):
+        doc = loader.load_document(Path(config))
+        return loader.validate_document(doc, HarnessConfig)  # type: ignore[no-any-return]
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"config: expected a mapping with vectors:, limits:, retry: (or a YAML file), "
+                          f"got {type(config).__name__}")
+    doc = loader.Document(path=Path("config"), display="config", data=dict(config))
+    try:
+        return loader.validate_document(doc, HarnessConfig)  # type: ignore[no-any-return]
+    except ConfigError as exc:  # a mapping has no lines: drop the 1:1 a file would have
+        raise type(exc)(problems=[Problem(Location("config"), p.message, p.path) for p in exc.problems]) from None
+
+
+def _as_limit(name: str, limit: Any) -> Limit:
+    if isinstance(limit, Limit):
+        return limit
+    if isinstance(limit, Mapping):
+        from litmus_seq import loader
+
+        doc = loader.Document(path=Path("limits"), display=f"limits.{name}", data=dict(limit))
+        try:
+            return loader.validate_document(doc, Limit)  # type: ignore[no-any-return]
+        except ConfigError as exc:
+            raise type(exc)(problems=[Problem(Location(f"limits.{name}"), p.message, p.path)
+                                      for p in exc.problems]) from None
+    raise ConfigError(f"limits.{name}: expected a limit mapping such as {{low: 3.1, high: 3.5}}, "
+                      f"got {type(limit).__name__}")
+
+
+# --------------------------------------------------------------------------- vectors
+
+
+class Vector(Mapping[str, Any]):
+    """One vector: its parameters (read like a dict), its index and its own limits.
+
+    ``vector["vin"]`` reads a parameter; :meth:`changed` says whether a parameter differs from
+    the previous vector's (to re-settle a chamber only when the temperature moves).
+    """
+
+    __slots__ = ("index", "params", "limits", "previous")
+
+    def __init__(self, index: int, params: Mapping[str, Any], limits: Mapping[str, Limit] | None = None,
+                 previous: Vector | None = None) -> None:
+        self.index = index
+        self.params: dict[str, Any] = dict(params)
+        self.limits: dict[str, Limit] = dict(limits or {})
+        self.previous = previous
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self.params[name]
+        except KeyError:
+            from litmus_seq.expressions import suggest
+
+            raise KeyError(f"vector {self.index} has no parameter {name!r}"
+                           + suggest(name, self.params)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.params)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def changed(self, name: str) -> bool:
+        """True for the first vector, and when ``name`` differs from the previous vector's."""
+        if self.previous is None:
+            return True
+        return self.previous.params.get(name) != self.params.get(name)
+
+    def __repr__(self) -> str:
+        return f"Vector({self.index}, {self.params!r})"
+
+
+def vectors_of(config: HarnessConfig) -> list[Vector]:
+    """The vectors of a config (one vector without parameters when it has none)."""
+    from litmus_seq.vectors import expand_vectors
+
+    out: list[Vector] = []
+    previous = None
+    for i, (params, limits) in enumerate(expand_vectors(config)):
+        previous = Vector(i, params, limits, previous)
+        out.append(previous)
+    return out
+
+
+# --------------------------------------------------------------------------- the harness
+
+#: Harnesses still open, closed by :func:`_seal_at_exit` if the program forgets to.
+_OPEN: weakref.WeakSet[Harness] = weakref.WeakSet()
+
+
+def _seal_at_exit() -> None:
+    for harness in list(_OPEN):
+        try:
+            outcome = harness.close()
+        except BaseException as exc:  # noqa: BLE001 - tell the user, whatever it was
+            print(f"litmus-seq: WARNING: the harness run {harness.run_id} could not be sealed at exit "
+                  f"({type(exc).__name__}: {exc}); its events are in {harness.data_dir / 'events'}: "
+                  "run `litmus-seq recover` to write its run file", file=sys.stderr)
+        else:
+            print(f"litmus-seq: harness run {harness.run_id} was not closed; sealed at exit: "
+                  f"{outcome.upper()} (use `with Harness(...)` or call close())", file=sys.stderr)
+
+
+atexit.register(_seal_at_exit)
+
+
+def _project(project: str | Path | None, station: Any) -> Any:
+    """The project context: ``project`` (a folder or file in it), else the station file's, else
+    the current directory's."""
+    from litmus_seq.project import ProjectContext, find_root
+
+    if project is not None:
+        return ProjectContext(find_root(Path(project)))
+    if isinstance(station, (str, Path)) and ("/" in str(station) or str(station).endswith((".yaml", ".yml"))):
+        path = Path(station)
+        if path.is_file():
+            return ProjectContext(find_root(path.resolve()))
+    return ProjectContext(find_root(Path.cwd()))
+
+
+class Harness:
+    """One run of one DUT on a station, driven from Python (seed 002's ``TestHarness``).
+
+    ``station`` and ``product`` are ids (``stations/<id>.yaml``, ``products/<id>.yaml`` of the
+    project found from ``project`` or the current directory), files, or loaded models; without a
+    station, the project's ``litmus.yaml`` ``station:``. ``config`` is the sidecar shape
+    (``vectors:``/``sweep:``, ``limits:``, ``retry:``) as a mapping or a YAML file; ``retry``
+    and ``limits`` override its keys of the same name (they are not merged). ``data_dir``
+    defaults as for ``litmus-seq run``. ``steps`` names the planned steps when they are known
+    up front: a planned step that never runs is recorded as never ran and the run cannot pass.
+
+    The run opens at construction (instruments connect as they are first used) and is sealed by
+    :meth:`close` or the end of a ``with`` block, with the CLI's verdict rules.
+    """
+
+    def __init__(
+        self,
+        station: Any = None,
+        product: Any = None,
+        dut_serial: str | None = None,
+        config: Mapping[str, Any] | str | Path | None = None,
+        step_name: str = "test",
+        retry: Retry | Mapping[str, Any] | None = None,
+        limits: Mapping[str, Limit | Mapping[str, Any]] | None = None,
+        data_dir: str | Path | None = None,
+        operator: str | None = None,
+        phase: str | None = None,
+        *,
+        guardband_pct: float | None = None,
+        project: str | Path | None = None,
+        steps: list[str] | None = None,
+        plugins: tuple[str, ...] = (),
+        mock_roles: tuple[str, ...] = (),
+        listeners: tuple[Any, ...] = (),
+        custom: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+    ) -> None:
+        from litmus_seq import models
+        from litmus_seq.plugins import get_plugin_manager
+        from litmus_seq.run.session import Session
+        from litmus_seq.stores import register_stores
+
+        self.config = load_config(config)
+        self.step_name = step_name
+        self._retry = (retry if isinstance(retry, Retry) else Retry.model_validate(dict(retry))) if retry is not None \
+            else (self.config.retry or Retry())
+        self.limits: dict[str, Limit] = (
+            {name: _as_limit(name, lim) for name, lim in limits.items()} if limits is not None
+            else dict(self.config.limits))
+        self.vectors: list[Vector] = vectors_of(self.config)
+        ctx = _project(project, station)
+        self.project = ctx
+        if station is None:
+            station = ctx.config.station
+        if isinstance(station, (str, Path)):
+            station = ctx.load_station(str(station))
+        if isinstance(product, (str, Path)):
+            product = ctx.load_product(str(product))
+        if product is not None and not isinstance(product, models.Product):
+            raise ConfigError(f"product: expected a product id, a file or a litmus_seq.models.Product, "
+                              f"got {type(product).__name__}")
+        if guardband_pct is None:
+            guardband_pct = ctx.config.guardband_pct or 0.0
+        self.data_dir = ctx.data_dir(str(data_dir) if data_dir is not None else None)
+        pm = get_plugin_manager(project_root=ctx.root, extra=tuple(plugins) + tuple(ctx.config.plugins))
+        self._stores = register_stores(pm, self.data_dir)
+        self._answers = _Answers()
+        self.session = Session(station, pm=pm, root=ctx.root, mock_roles=mock_roles, operator=operator,
+                               listeners=(self._answers, *listeners))
+        try:
+            self.session.open()
+            self._run = self.session.start_run(
+                dut_serial=dut_serial, product=product, guardband_pct=guardband_pct, operator=operator,
+                phase=phase, custom=custom,
+                sequence={"name": run_name, "project_name": getattr(ctx.config, "name", None) or ctx.root.name},
+                limits=self._limit_for)
+            if steps is not None:
+                self._run.discover([{"step_path": _path(s), "name": s, "step_index": i, "kind": "test",
+                                     "phase": "main", "vector_count": 1} for i, s in enumerate(steps)])
+        except BaseException:
+            try:
+                self.session.close()
+            finally:
+                self._stores.close()
+            raise
+        self.result: Any = None
+        self._vector: Vector | None = None
+        self._implicit_steps: list[str] = []
+        self._context = _Scopes(self)
+        _OPEN.add(self)
+
+    # -- the run as a whole ------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return self._run.run_id  # type: ignore[no-any-return]
+
+    @property
+    def run(self) -> Any:
+        """The underlying :class:`litmus_seq.run.recorder.Run` (the recorder)."""
+        return self._run
+
+    def __enter__(self) -> Harness:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.close(exc)
+
+    def close(self, exc: BaseException | None = None) -> str:
+        """Seal the run (once) and close the session; returns the outcome. ``exc`` is what ended
+        the run early, if anything: the run is then ``errored`` (``terminated`` for Ctrl-C)."""
+        if self.result is not None:
+            return self.result.outcome  # type: ignore[no-any-return]
+        _OPEN.discard(self)
+        try:
+            if exc is not None:
+                self._run.abort(exc)
+            self.result = self._run.finish()
+        finally:
+            try:
+                self.session.close()
+            finally:
+                self._stores.close()
+        return self.result.outcome  # type: ignore[no-any-return]
+
+    @property
+    def outcome(self) -> str | None:
+        """The sealed outcome, ``None`` while the run is open."""
+        return None if self.result is None else self.result.outcome
+
+    # -- instruments ---------------------------------------------------------------------------
+
+    @property
+    def instruments(self) -> Mapping[str, Any]:
+        """The station's drivers by role, connected (and stamped into the run) on first use."""
+        from litmus_seq.run.context import Instruments
+
+        return Instruments(self._run)
+
+    def call(self, role: str, method: str, *args: Any,
+             _convert: Callable[..., tuple[list[Any], dict[str, Any]]] | None = None, **kwargs: Any) -> Any:
+        """``instruments[role].method(*args, **kwargs)``; a fault is an InstrumentError naming both."""
+        from litmus_seq.errors import InstrumentError, LitmusError
+
+        driver = self._run.instrument(role)
+        fn = getattr(driver, method, None)
+        if not callable(fn):
+            from litmus_seq.expressions import suggest
+
+            methods = [m for m in dir(driver) if not m.startswith("_") and callable(getattr(driver, m, None))]
+            raise InstrumentError(f"{role}.{method}: the '{role}' instrument has no method '{method}'"
+                                  + suggest(method, methods))
+        if _convert is not None:
+            call_args, kwargs = _convert(fn, args, kwargs)
+        else:
+            call_args = list(args)
+        try:
+            return fn(*call_args, **kwargs)
+        except LitmusError:
+            raise
+        except Exception as exc:
+            raise InstrumentError(f"{role}.{method}: {type(exc).__name__}: {exc}") from exc
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    @property
+    def in_step(self) -> bool:
+        return bool(self._run._stack)
+
+    def start_step(self, name: str, description: str | None = None) -> None:
+        """Open a step (nested inside the open one, if any); close it with :meth:`end_step`."""
+        parent = self._run._stack[-1].path if self._run._stack else "main"
+        self._run.begin_step(f"{parent}/{name}" if parent != "main" else _path(name), name=name)
+        if description:
+            self._run.record("description", description)
+
+    def end_step(self, outcome: str | None = None, error: str | None = None) -> str:
+        """Close the innermost step; returns its outcome (at least ``outcome`` when given)."""
+        if not self._run._stack:
+            raise RuntimeError("end_step(): no step is open")
+        self._vector = None
+        return self._run.end_step(outcome, error)  # type: ignore[no-any-return]
+
+    @contextmanager
+    def step(self, name: str, description: str | None = None) -> Iterator[Harness]:
+        """``with harness.step("warmup"):`` -- a step that always ends. An ``Exception`` inside is
+        recorded (step ``errored``, traceback in a ``diagnostic.error`` event) and not raised
+        further, so the next step runs, as in a YAML sequence; Ctrl-C ends the run."""
+        from litmus_seq.errors import StepAborted
+
+        self.start_step(name, description)
+        depth = len(self._run._stack)
+        try:
+            yield self
+        except StepAborted:
+            pass
+        except Exception as exc:
+            self._run.error(exc)
+        except BaseException as exc:
+            self._run.abort(exc)
+            raise
+        if len(self._run._stack) == depth:
+            self.end_step()
+
+    # -- vectors -------------------------------------------------------------------------------
+
+    @property
+    def retry_config(self) -> Retry:
+        """The active retry policy: ``retry=``, else the config's ``retry:``, else no retry."""
+        return self._retry
+
+    @property
+    def current_vector(self) -> Vector | None:
+        """The vector open in :meth:`run_vector` (or :meth:`start_vector`), else ``None``."""
+        return self._vector
+
+    def start_vector(self, vector: Vector | Mapping[str, Any] | int, retry: int = 0) -> None:
+        """Open ``vector`` (a :class:`Vector`, its index in :attr:`vectors`, or a parameter
+        mapping) in the open step; close it with :meth:`end_vector`."""
+        if isinstance(vector, int):
+            vector = self.vectors[vector]
+        elif not isinstance(vector, Vector):
+            vector = Vector(0, vector)
+        if not self._run._stack:
+            self.start_step(self.step_name)
+            self._implicit_steps.append(self._run._stack[-1].path)
+        self._vector = vector
+        self._run.begin_vector(vector.params, vector.index, retry)
+
+    def end_vector(self, outcome: str | None = None, error: str | None = None) -> str:
+        """Close the open vector; returns its outcome."""
+        if self._run._ctx is None:
+            raise RuntimeError("end_vector(): no vector is open")
+        self._vector = None
+        return self._run.end_vector(outcome, error)  # type: ignore[no-any-return]
+
+    @contextmanager
+    def run_vector(self, vector: Vector | Mapping[str, Any] | int, retry: int = 0) -> Iterator[Any]:
+        """``with harness.run_vector(v):`` -- measurements inside carry the vector's parameters
+        and use its limits; an ``Exception`` inside makes the vector ``errored`` (not raised)."""
+        from litmus_seq.errors import StepAborted
+
+        self.start_vector(vector, retry)
+        ctx = self._run._ctx
+        try:
+            yield ctx
+        except StepAborted:
+            pass
+        except Exception as exc:
+            self._run.error(exc)
+        except BaseException as exc:
+            self._run.abort(exc)
+            raise
+        if self._run._ctx is ctx:
+            self.end_vector()
+
+    def run_with_retry(self, vector: Vector | int, test_fn: Callable[[Vector], Any],
+                       name: str | None = None) -> str:
+        """Run ``test_fn(vector)`` in :meth:`run_vector`, again up to ``retry_config.max_retries``
+        times while it fails or errors; returns the last attempt's outcome. ``test_fn`` returns a
+        value (measured as ``name``, default: the one configured limit's name, else the step's
+        name) or yields ``(name, value)`` pairs."""
+        if isinstance(vector, int):
+            vector = self.vectors[vector]
+        outcome = "done"
+        attempts = self._retry.max_retries + 1
+        for attempt in range(attempts):
+            with self.run_vector(vector, retry=attempt) as ctx:
+                self._measure_result(test_fn(vector), name)
+            outcome = self._run._stack[-1].vectors.get(vector.index, ("errored", None))[0] if ctx is not None else outcome
+            if outcome not in ("failed", "errored") or attempt == attempts - 1:
+                break
+            if self._retry.delay_s:
+                time.sleep(self._retry.delay_s)
+        return outcome
+
+    def run_all(self, test_fn: Callable[[Vector], Any], step_name: str | None = None) -> str:
+        """One step (``step_name``, default the harness's) running ``test_fn`` over every vector
+        with :meth:`run_with_retry`; returns the step's outcome."""
+        self.start_step(step_name or self.step_name)
+        try:
+            for vector in self.vectors:
+                self.run_with_retry(vector, test_fn)
+        except BaseException as exc:
+            self._run.abort(exc)
+            raise
+        return self.end_step()
+
+    def _measure_result(self, result: Any, name: str | None) -> None:
+        if result is None:
+            return
+        if hasattr(result, "__next__"):  # a generator of (name, value) pairs
+            for item in result:
+                key, value = item
+                self.measure(key, value)
+            return
+        self.measure(name or self._inferred_name(), result)
+
+    def _inferred_name(self) -> str:
+        names = list(self.limits) or list(self._vector.limits if self._vector is not None else ())
+        if len(names) == 1:
+            return names[0]
+        return self._run._stack[-1].name if self._run._stack else self.step_name
+
+    # -- measurements --------------------------------------------------------------------------
+
+    def _limit_for(self, step_path: str, params: Mapping[str, Any], name: str) -> ResolvedLimit | None:
+        """The recorder's ``limits`` callable: the vector's limit, then the harness's (DESIGN
+        resolution order steps 1 and 2; the recorder goes on to the product spec)."""
+        from litmus_seq.limits import resolve_limit
+
+        vector = self._vector
+        if vector is not None and name in vector.limits:
+            return resolve_limit(vector.limits[name], source="vector")
+        if name in self.limits:
+            return resolve_limit(self.limits[name], source="step")
+        return None
+
+    def resolve_limit(self, name: str, limit: Limit | Mapping[str, Any] | ResolvedLimit | None = None) -> ResolvedLimit | None:
+        """The limit :meth:`measure` applies to ``name`` now: ``limit`` if given, else the open
+        vector's, the harness's, the product spec's (guardbanded, band by the vector's
+        parameters), else ``None`` (recorded unjudged)."""
+        from litmus_seq.limits import ResolvedLimit, resolve_limit
+
+        if isinstance(limit, ResolvedLimit):
+            return limit
+        if limit is not None:
+            return resolve_limit(_as_limit(name, limit), source="step")
+        params = self._vector.params if self._vector is not None else {}
+        path = self._run._stack[-1].path if self._run._stack else ""
+        found = self._limit_for(path, params, name)
+        return found if found is not None else self._run.spec_limit(name, params)
+
+    def measure(self, name: str, value: Any, units: str | None = None, limit: Any = None,
+                dut_pin: str | None = None, instrument: str | None = None, channel: str | None = None) -> str:
+        """Record measurement ``name`` and judge it (DESIGN order: ``limit``, the vector's, the
+        harness's, the product spec's with the guardband, else unjudged ``done``); returns the
+        outcome. Outside any step, the measurement gets a step of its own named after it."""
+        if isinstance(limit, Mapping):
+            limit = _as_limit(name, limit)
+        if self._run._stack:
+            return self._run.measure(name, value, units=units, limit=limit, dut_pin=dut_pin,  # type: ignore[no-any-return]
+                                     instrument=instrument, channel=channel)
+        self.start_step(name)
+        try:
+            self._run.measure(name, value, units=units, limit=limit, dut_pin=dut_pin, instrument=instrument,
+                              channel=channel)
+        finally:
+            outcome = self.end_step()
+        return outcome
+
+    def describe_measurement(self, name: str, value: Any, units: str | None, limit: ResolvedLimit | None,
+                             outcome: str) -> str:
+        """One readable line for a bad measurement: value, limit and spec."""
+        shown = f"{name} = {value!r}" + (f" {units or (limit.units if limit else '') or ''}".rstrip())
+        if limit is None:
+            return f"{shown}: no value to record"
+        if outcome == "errored":
+            return f"{shown}: cannot be judged against {limit.describe()}"
+        spec = f" [{limit.spec_ref}]" if limit.spec_ref else ""
+        return f"{shown}: outside {limit.describe()}{spec}"
+
+    def record(self, key: str, value: Any) -> None:
+        """Free-form diagnostic data (JSON-able) on the open vector, step, or the run."""
+        self._run.record(key, value)
+
+    def fail(self, reason: str) -> None:
+        """Fail the open vector (or step): the DUT did not meet the test."""
+        self._run.fail(reason)
+
+    def error(self, exc: BaseException | str) -> str:
+        """The open vector (or step, or the run) could not be tested: ``errored``."""
+        return self._run.error(exc)  # type: ignore[no-any-return]
+
+    def diagnostic(self, message: str, *, error: bool = False) -> None:
+        """A ``diagnostic.warning`` (or ``diagnostic.error``) event that changes no outcome."""
+        self._run.warn(message) if not error else self._run.diagnose(message)
+
+    # -- prompts -------------------------------------------------------------------------------
+
+    def prompt(self, message: str, prompt_type: str = "confirm", choices: list[str] | None = None,
+               timeout_seconds: float | None = None, *, answer: Any = None, name: str | None = None) -> Any:
+        """Ask the operator through the ``litmus_seq_prompt`` hook (or take ``answer``, for an
+        unattended run) and record the answer as measurement ``name`` (default: the step's
+        name); a confirm answered "no" fails it. Returns the answer; no answer (no answerer, a
+        timeout) makes the step ``errored`` and returns ``None``; "abort" ends the run
+        ``terminated`` (:class:`~litmus_seq.errors.Terminated`)."""
+        return self.ask(message, prompt_type, choices, timeout_seconds, answer=answer, name=name)[1]
+
+    def ask(self, message: str, prompt_type: str = "confirm", choices: list[str] | None = None,
+            timeout_seconds: float | None = None, *, answer: Any = None, name: str | None = None) -> tuple[str, Any]:
+        """:meth:`prompt`, returning ``(outcome, answer)``: ``passed``/``failed`` for a confirm,
+        ``done`` for a choice or input, ``errored`` (with the reason as the answer) for none."""
+        from litmus_seq.errors import StepAborted
+
+        if prompt_type not in ("confirm", "choice", "input"):
+            raise ConfigError(f"prompt_type {prompt_type!r}: use confirm, choice or input")
+        implicit = not self._run._stack
+        if implicit:
+            self.start_step(name or "prompt")
+        self._answers.pending = _answer(answer, prompt_type)
+        try:
+            reply = self._run.prompt(message, type=prompt_type, choices=choices or (), timeout_s=timeout_seconds,
+                                     name=name)
+        except StepAborted as exc:
+            return "errored", str(exc)
+        finally:
+            self._answers.pending = None
+            if implicit:
+                self.end_step()
+        if prompt_type == "confirm":
+            return ("passed" if reply else "failed"), reply
+        return "done", reply
+
+    # -- context -------------------------------------------------------------------------------
+
+    @property
+    def context(self) -> Context:
+        """The innermost scope open now: vector, else step, else run (most specific wins)."""
+        return self._context.current()
+
+    @property
+    def run_context(self) -> Context:
+        """The run scope: what is configured here lands on every row of the run."""
+        return self._context.run
+
+
+def _path(name: str) -> str:
+    return f"main/{name}"
+
+
+def _answer(answer: Any, prompt_type: str) -> Any:
+    """An answer given up front (a Robot variable) in the form the prompt hook returns."""
+    if answer is None or answer == "":
+        return None
+    if prompt_type == "confirm" and isinstance(answer, str):
+        word = answer.strip().lower()
+        if word == "abort":
+            return "abort"
+        return word in ("y", "yes", "true", "ok", "pass", "1")
+    return answer
+
+
+class _Answers:
+    """The answer given with :meth:`Harness.prompt` (``answer=``), handed out through the
+    ``litmus_seq_prompt`` hook so it is recorded like any operator's."""
+
+    def __init__(self) -> None:
+        self.pending: Any = None
+
+    def litmus_seq_prompt(self, prompt: dict[str, Any]) -> Any:
+        return self.pending
+
+
+def _mark_hookimpl() -> None:
+    from litmus_seq.hookspecs import hookimpl
+
+    _Answers.litmus_seq_prompt = hookimpl(tryfirst=True)(_Answers.litmus_seq_prompt)  # type: ignore[method-assign]
+
+
+_mark_hookimpl()
+
+
+class Context:
+    """One scope of the run (the run, a step or a vector): ``configure`` stimulus values
+    (``in_<key>`` columns), ``observe`` readings (``out_<key>``; arrays to the channel store),
+    and ``measure`` (:meth:`Harness.measure`)."""
+
+    def __init__(self, harness: Harness, scope: str, target: Any = None) -> None:
+        self._harness = harness
+        self.scope = scope  # run | step | vector
+        self._target = target
+
+    def _emit(self, event_type: str, key: str, value: Any) -> None:
+        from litmus_seq import events as ev
+
+        run = self._harness._run
+        if self.scope == "vector":
+            path, index = self._target.step_path, self._target.vector_index
+        elif self.scope == "step":
+            path, index = self._target, None
+        else:
+            path, index = None, None
+        if event_type == ev.OBSERVED and (isinstance(value, (list, tuple)) or hasattr(value, "__array__")):
+            value = run.write_channel(key, value)
+        run.bus.emit(event_type, step_path=path, vector_index=index, key=key, value=value)
+
+    def configure(self, key: str, value: Any) -> None:
+        from litmus_seq import events as ev
+
+        self._emit(ev.CONFIGURED, key, value)
+
+    def observe(self, key: str, value: Any) -> None:
+        from litmus_seq import events as ev
+
+        self._emit(ev.OBSERVED, key, value)
+
+    def set_params(self, params: Mapping[str, Any]) -> None:
+        """``configure`` every item."""
+        for key, value in params.items():
+            self.configure(key, value)
+
+    def set_observations(self, observations: Mapping[str, Any]) -> None:
+        """Every item as an observed value, written as given (no channel store routing)."""
+        from litmus_seq import events as ev
+
+        for key, value in observations.items():
+            Context._raw(self, ev.OBSERVED, key, value)
+
+    def _raw(self, event_type: str, key: str, value: Any) -> None:
+        run = self._harness._run
+        path = self._target.step_path if self.scope == "vector" else self._target if self.scope == "step" else None
+        index = self._target.vector_index if self.scope == "vector" else None
+        run.bus.emit(event_type, step_path=path, vector_index=index, key=key, value=value)
+
+    def measure(self, name: str, value: Any, **kwargs: Any) -> str:
+        """:meth:`Harness.measure` (the same event)."""
+        return self._harness.measure(name, value, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Context {self.scope}>"
+
+
+class _Scopes:
+    def __init__(self, harness: Harness) -> None:
+        self._harness = harness
+        self.run = Context(harness, "run")
+
+    def current(self) -> Context:
+        run = self._harness._run
+        if run._ctx is not None:
+            return Context(self._harness, "vector", run._ctx)
+        if run._stack:
+            return Context(self._harness, "step", run._stack[-1].path)
+        return self.run
