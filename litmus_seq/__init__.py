@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         Terminated,
         ValidationError,
     )
+    from litmus_seq.harness import Harness
     from litmus_seq.hookspecs import hookimpl, hookspec
     from litmus_seq.limits import Limit, ResolvedLimit
     from litmus_seq.plan import Plan, build_plan, load_plan
@@ -51,6 +52,7 @@ _LAZY: dict[str, str] = {
     "SubscriberError": "litmus_seq.errors",
     "Terminated": "litmus_seq.errors",
     "ValidationError": "litmus_seq.errors",
+    "Harness": "litmus_seq.harness",
     "hookimpl": "litmus_seq.hookspecs",
     "hookspec": "litmus_seq.hookspecs",
     "Limit": "litmus_seq.limits",
@@ -82,6 +84,7 @@ __all__ = [
     "SubscriberError",
     "Terminated",
     "ValidationError",
+    "Harness",
     "hookimpl",
     "hookspec",
     "__version__",

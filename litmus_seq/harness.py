@@ -278,6 +278,7 @@ class Harness:
                 self._stores.close()
             raise
         self.result: Any = None
+        self._limits_seen: dict[Any, ResolvedLimit] = {}
         self._vector: Vector | None = None
         self._implicit_steps: list[str] = []
         self._context = _Scopes(self)
@@ -498,6 +499,12 @@ class Harness:
 
     # -- measurements --------------------------------------------------------------------------
 
+    def _intern(self, limit: ResolvedLimit) -> ResolvedLimit:
+        """One object per distinct limit for the whole run: the recorder and the stores key their
+        per-limit work by identity, so a limit must stay alive (and equal limits be shared)."""
+        # type(equals) keeps `equals: true` and `equals: 1` apart (True == 1 in Python)
+        return self._limits_seen.setdefault((limit, type(limit.equals)), limit)
+
     def _limit_for(self, step_path: str, params: Mapping[str, Any], name: str) -> ResolvedLimit | None:
         """The recorder's ``limits`` callable: the vector's limit, then the harness's (DESIGN
         resolution order steps 1 and 2; the recorder goes on to the product spec)."""
@@ -505,9 +512,9 @@ class Harness:
 
         vector = self._vector
         if vector is not None and name in vector.limits:
-            return resolve_limit(vector.limits[name], source="vector")
+            return self._intern(resolve_limit(vector.limits[name], source="vector"))
         if name in self.limits:
-            return resolve_limit(self.limits[name], source="step")
+            return self._intern(resolve_limit(self.limits[name], source="step"))
         return None
 
     def resolve_limit(self, name: str, limit: Limit | Mapping[str, Any] | ResolvedLimit | None = None) -> ResolvedLimit | None:
@@ -517,9 +524,9 @@ class Harness:
         from litmus_seq.limits import ResolvedLimit, resolve_limit
 
         if isinstance(limit, ResolvedLimit):
-            return limit
+            return self._intern(limit)
         if limit is not None:
-            return resolve_limit(_as_limit(name, limit), source="step")
+            return self._intern(resolve_limit(_as_limit(name, limit), source="step"))
         params = self._vector.params if self._vector is not None else {}
         path = self._run._stack[-1].path if self._run._stack else ""
         found = self._limit_for(path, params, name)
@@ -530,8 +537,8 @@ class Harness:
         """Record measurement ``name`` and judge it (DESIGN order: ``limit``, the vector's, the
         harness's, the product spec's with the guardband, else unjudged ``done``); returns the
         outcome. Outside any step, the measurement gets a step of its own named after it."""
-        if isinstance(limit, Mapping):
-            limit = _as_limit(name, limit)
+        if limit is not None:
+            limit = self.resolve_limit(name, limit)
         if self._run._stack:
             return self._run.measure(name, value, units=units, limit=limit, dut_pin=dut_pin,  # type: ignore[no-any-return]
                                      instrument=instrument, channel=channel)
