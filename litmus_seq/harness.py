@@ -575,7 +575,12 @@ class Harness:
 
     def diagnostic(self, message: str, *, error: bool = False) -> None:
         """A ``diagnostic.warning`` (or ``diagnostic.error``) event that changes no outcome."""
-        self._run.warn(message) if not error else self._run.diagnose(message)
+        if not error:
+            self._run.warn(message)
+            return
+        from litmus_seq import events as ev
+
+        self._run.bus.emit(ev.ERROR, message=message, step_path=self._run._stack[-1].path if self._run._stack else None)
 
     # -- prompts -------------------------------------------------------------------------------
 

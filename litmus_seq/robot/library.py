@@ -42,7 +42,7 @@ def pop_listener_run(harness: Harness) -> None:
 class LimitFailure(AssertionError):
     """A measurement outside its limit: fails the keyword (and its test) as ``failed``."""
 
-    ROBOT_CONTINUE_ON_FAILURE = False
+    ROBOT_SUPPRESS_NAME = True
 
 
 # --------------------------------------------------------------------------- conversions
