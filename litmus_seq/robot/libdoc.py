@@ -21,6 +21,9 @@ LIBRARY = "litmus_seq.robot.LitmusSeq"
 DEFAULT_OUTPUT = Path("docs") / "robot" / "LitmusSeq.html"
 _ROOT = Path(__file__).resolve().parents[2]  # the folder holding the litmus_seq package
 _EPOCH = "0"  # SOURCE_DATE_EPOCH: the generation time libdoc embeds
+#: What :func:`spec` leaves out: the generation time and what Robot Framework itself writes
+#: (its standard type documentation changes with the installed Robot version, not with ours).
+_NOT_OURS = ("generated", "specversion", "typedocs")
 
 
 def _relative(source: str | None) -> str | None:
@@ -45,7 +48,7 @@ def _documentation() -> Any:
 
 
 def spec() -> dict[str, Any]:
-    """The library's libdoc data as the HTML embeds it, without the generation time."""
+    """The library's own libdoc data (keywords, documentation, sources), as the HTML embeds it."""
     old = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = _EPOCH
     try:
@@ -55,18 +58,16 @@ def spec() -> dict[str, Any]:
             del os.environ["SOURCE_DATE_EPOCH"]
         else:
             os.environ["SOURCE_DATE_EPOCH"] = old
-    data.pop("generated", None)
-    return data  # type: ignore[no-any-return]
+    return {k: v for k, v in data.items() if k not in _NOT_OURS}
 
 
 def spec_of_html(text: str) -> dict[str, Any]:
-    """The libdoc data embedded in a libdoc HTML file, without the generation time."""
+    """The same part of the libdoc data embedded in a libdoc HTML file."""
     match = re.search(r"^libdoc = (\{.*\})$", text, re.MULTILINE)
     if match is None:
         raise ValueError("not a libdoc HTML file: no 'libdoc = {...}' line")
     data: dict[str, Any] = json.loads(match.group(1))
-    data.pop("generated", None)
-    return data
+    return {k: v for k, v in data.items() if k not in _NOT_OURS}
 
 
 def write(path: Path = DEFAULT_OUTPUT) -> Path:
