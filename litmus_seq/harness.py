@@ -236,6 +236,7 @@ class Harness:
 
         self.config = load_config(config)
         self.step_name = step_name
+        self.dut_serial = dut_serial
         self._retry = (retry if isinstance(retry, Retry) else Retry.model_validate(dict(retry))) if retry is not None \
             else (self.config.retry or Retry())
         self.limits: dict[str, Limit] = (
@@ -739,3 +740,35 @@ class _Scopes:
         if run._stack:
             return Context(self._harness, "step", run._stack[-1].path)
         return self.run
+
+
+def run_sequence(path: str | Path, *, station: Any = None, dut_serial: str | None = None,
+                 data_dir: str | Path | None = None, operator: str | None = None, phase: str | None = None,
+                 listeners: tuple[Any, ...] = ()) -> Any:
+    """Run a whole YAML sequence as its own run, as ``litmus-seq run`` does (its project found
+    from the file; ``station`` overrides the sequence's); returns the sealed
+    :class:`~litmus_seq.run.recorder.RunResult`."""
+    from litmus_seq.plan import build_plan
+    from litmus_seq.plugins import get_plugin_manager
+    from litmus_seq.project import ProjectContext
+    from litmus_seq.run import Session, preflight, run_plan
+    from litmus_seq.stores import register_stores
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such sequence file (give the path of a sequence YAML file)")
+    ctx = ProjectContext.for_path(path)
+    plan = build_plan(path, project=ctx)
+    ref = station or plan.station_ref or ctx.config.station
+    station_model, station_doc = None, None
+    if isinstance(ref, (str, Path)):
+        station_path = ctx.resolve(str(ref), "stations")
+        station_model, station_doc = ctx.load_station(str(ref)), ctx.document(station_path)
+    elif ref is not None:
+        station_model = ref
+    pm = get_plugin_manager(project_root=ctx.root, extra=tuple(ctx.config.plugins))
+    session = Session(station_model, pm=pm, root=ctx.root, operator=operator, listeners=listeners)
+    preflight(plan, session, station_doc)
+    with register_stores(pm, ctx.data_dir(str(data_dir) if data_dir is not None else None)), session:
+        return run_plan(session, plan, dut_serial=dut_serial, test_phase=phase,
+                        project_name=getattr(ctx.config, "name", None))

@@ -381,3 +381,29 @@ def test_robot_and_yaml_runs_of_the_same_steps_write_the_same_rows(project: Path
     for x, y in zip(ma, mb):
         assert x == y, {k: (x[k], y[k]) for k in COMPARED if x[k] != y[k]}
     assert len(ma) == len(mb)
+
+
+def test_run_sequence_runs_a_yaml_sequence_as_one_keyword(project: Path) -> None:
+    (project / "sequences" / "bad_fw.yaml").write_text(
+        "sequence: bad_fw\nproduct: power_board\nstation: mock_bench\n"
+        "steps:\n  - name: firmware\n    measure: fw_version\n    limit: {equals: '9.9.9'}\n    from: dut.read_firmware\n")
+    suite = write_suite(project, "seq.robot", """
+        *** Settings ***
+        Library    litmus_seq.robot.LitmusSeq    station=mock_bench
+
+        *** Test Cases ***
+        Smoke Passes
+            ${outcome}=    Run Sequence    sequences/smoke.yaml    dut_serial=SN-SEQ
+            Should Be Equal    ${outcome}    passed
+        Bad Firmware Fails
+            Run Sequence    sequences/bad_fw.yaml    dut_serial=SN-SEQ
+        Missing File
+            Run Sequence    sequences/nope.yaml
+        """)
+    rc, result, console = run_robot(project, suite)
+    got = statuses(result)
+    assert got["Smoke Passes"][0] == "PASS", console
+    assert got["Bad Firmware Fails"][0] == "FAIL" and got["Bad Firmware Fails"][1].startswith("sequence sequences/bad_fw.yaml failed")
+    assert got["Missing File"][0] == "FAIL" and "no such sequence file" in got["Missing File"][1]
+    runs = {r["sequence_name"]: r["run_outcome"] for r in rows(project / "data", "record_type = 'run'")}
+    assert runs == {"smoke": "passed", "bad_fw": "failed"}

@@ -290,23 +290,28 @@ class LitmusSeq(DynamicCore):
 
     @keyword
     def run_sequence(self, path: str, dut_serial: str | None = None) -> str:
-        """Run a whole YAML sequence as one keyword and return its outcome.
-
-        With a run open, the sequence's steps become steps of that run; otherwise the sequence is
-        a run of its own for ``dut_serial``. The keyword fails (as the sequence did) unless the
-        outcome is ``passed``.
+        """Run a whole YAML sequence as one keyword, as ``litmus-seq run`` does, and return its
+        outcome; the keyword fails unless the sequence ``passed`` (with the sequence's failures
+        in the message). ``path`` is relative to the project root (or absolute); the station is
+        the library's, else the sequence's. The sequence is a run of its own for ``dut_serial``
+        (default: the open run's DUT), written to the same data folder.
         """
         from litmus_seq.harness import run_sequence
 
-        outcome, error = run_sequence(
-            Path(path), harness=self._harness if self._harness is not None else None,
-            station=self._station, dut_serial=dut_serial, data_dir=self._data_dir,
-            project=self._suite_dir())
-        if outcome == oc.FAILED:
-            raise LimitFailure(f"sequence {path} failed" + (f": {error}" if error else ""))
-        if outcome != oc.PASSED:
-            raise RuntimeError(f"sequence {path} {outcome}" + (f": {error}" if error else ""))
-        return outcome
+        file = Path(path)
+        if not file.is_absolute():
+            from litmus_seq.project import find_root
+
+            file = find_root(self._suite_dir() or Path.cwd()) / file
+        if dut_serial is None and self._harness is not None:
+            dut_serial = self._harness.dut_serial
+        result = run_sequence(file, station=self._station, dut_serial=dut_serial, data_dir=self._data_dir)
+        detail = f": {result.error}" if result.error else ""
+        if result.outcome == oc.FAILED:
+            raise LimitFailure(f"sequence {path} failed{detail} (run {result.run_id})")
+        if result.outcome != oc.PASSED:
+            raise RuntimeError(f"sequence {path} {result.outcome}{detail} (run {result.run_id})")
+        return result.outcome  # type: ignore[no-any-return]
 
     # -- keywords: steps and vectors ---------------------------------------------------------
 
