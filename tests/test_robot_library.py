@@ -407,3 +407,21 @@ def test_run_sequence_runs_a_yaml_sequence_as_one_keyword(project: Path) -> None
     assert got["Missing File"][0] == "FAIL" and "no such sequence file" in got["Missing File"][1]
     runs = {r["sequence_name"]: r["run_outcome"] for r in rows(project / "data", "record_type = 'run'")}
     assert runs == {"smoke": "passed", "bad_fw": "failed"}
+
+
+def test_prompt_answered_abort_terminates_the_run_and_stops_robot(project: Path) -> None:
+    suite = write_suite(project, "abort.robot", SETTINGS, """
+        *** Test Cases ***
+        Ask
+            Prompt Operator    Go on?    answer=abort
+        Never Runs
+            Measure    self_test    true
+        """)
+    rc, result, _ = run_robot(project, suite)
+    got = statuses(result)
+    assert got["Ask"] == ("FAIL", "'Go on?': the operator stopped the run")
+    assert got["Never Runs"][0] == "FAIL"
+    steps = {r["step_path"]: r["step_outcome"] for r in rows(project / "data", "record_type = 'step'")}
+    assert steps == {"main/Ask": "terminated", "main/Never Runs": None}
+    run = rows(project / "data", "record_type = 'run'")[0]
+    assert run["run_outcome"] == "terminated" and run["run_error"] == "operator answered 'abort'"

@@ -45,6 +45,14 @@ class LimitFailure(AssertionError):
     ROBOT_SUPPRESS_NAME = True
 
 
+class OperatorStop(RuntimeError):
+    """The operator stopped the run (a prompt answered "abort"): the run is ``terminated`` and
+    Robot runs no further test (they stay never-ran rows)."""
+
+    ROBOT_SUPPRESS_NAME = True
+    ROBOT_EXIT_ON_FAILURE = True
+
+
 # --------------------------------------------------------------------------- conversions
 
 _TRUE = frozenset(("true", "yes", "on", "pass", "ok"))
@@ -469,11 +477,21 @@ class LitmusSeq(DynamicCore):
         set with ``--variable LED_GREEN:yes``); without an answer the question goes to the
         ``litmus_seq_prompt`` hook (a terminal, a fixture button, an HTTP form). ``type`` is
         ``confirm``, ``choice`` (with ``choices``) or ``input``. Returns the answer.
+
+        No answer (no answerer, a timeout) fails the keyword and makes the step ``errored``; the
+        answer ``abort`` ends the run ``terminated`` and stops the Robot execution.
         """
+        from litmus_seq.errors import Terminated
+
         if isinstance(choices, str):
             choices = [c.strip() for c in choices.split(",") if c.strip()]
-        outcome, reply = self._run().ask(message, prompt_type=type, choices=choices,
-                                            timeout_seconds=timeout, answer=answer or None, name=name)
+        harness = self._run()
+        try:
+            outcome, reply = harness.ask(message, prompt_type=type, choices=choices, timeout_seconds=timeout,
+                                         answer=answer or None, name=name)
+        except Terminated as exc:
+            harness.run.abort(exc)
+            raise OperatorStop(f"{message!r}: the operator stopped the run") from None
         if outcome == oc.FAILED:
             raise LimitFailure(f"{message!r}: the operator answered no")
         if outcome == oc.ERRORED:
