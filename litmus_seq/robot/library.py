@@ -16,28 +16,13 @@ from typing import TYPE_CHECKING, Any
 from robotlibcore import DynamicCore, keyword
 
 from litmus_seq import outcomes as oc
-from litmus_seq.robot.listener import TestSteps
+from litmus_seq.robot.listener import LISTENER_RUNS, TestSteps
 
 if TYPE_CHECKING:  # pragma: no cover
     from litmus_seq.harness import Harness, Vector
     from litmus_seq.limits import ResolvedLimit
 
 __all__ = ["LitmusSeq", "LimitFailure", "convert"]
-
-#: The run the standalone Listener opened for the suite in progress (the library records into it).
-_LISTENER_RUNS: list[tuple[Harness, TestSteps]] = []
-
-
-def push_listener_run(harness: Harness, steps: TestSteps) -> None:
-    _LISTENER_RUNS.append((harness, steps))
-
-
-def pop_listener_run(harness: Harness) -> None:
-    for i in range(len(_LISTENER_RUNS) - 1, -1, -1):
-        if _LISTENER_RUNS[i][0] is harness:
-            del _LISTENER_RUNS[i]
-            return
-
 
 class LimitFailure(AssertionError):
     """A measurement outside its limit: fails the keyword (and its test) as ``failed``."""
@@ -204,15 +189,15 @@ class LitmusSeq(DynamicCore):
     # -- where the run is ------------------------------------------------------------------
 
     def _run(self) -> Harness:
-        if _LISTENER_RUNS:
-            return _LISTENER_RUNS[-1][0]
+        if LISTENER_RUNS:
+            return LISTENER_RUNS[-1][0]
         if self._harness is None:
             raise RuntimeError("no run is open: call 'Start Run    dut_serial=...' first "
                                "(in a Suite Setup, so that each test is a step)")
         return self._harness
 
     def _mapping(self) -> TestSteps | None:
-        if _LISTENER_RUNS:
+        if LISTENER_RUNS:
             return None  # the listener maps tests itself
         return self._steps
 
@@ -259,7 +244,7 @@ class LitmusSeq(DynamicCore):
 
         Called in a suite setup, each test of the suite becomes a step of the run.
         """
-        if _LISTENER_RUNS:
+        if LISTENER_RUNS:
             raise RuntimeError("the litmus_seq.robot.Listener already opened a run for this suite: "
                                "give dut_serial, product and the rest to the listener "
                                "(--listener litmus_seq.robot.Listener:dut_serial=...)")
@@ -528,7 +513,7 @@ class LitmusSeq(DynamicCore):
             steps.end_test(result.status, result.message)
 
     def log_message(self, message: Any) -> None:
-        if self._harness is not None and not _LISTENER_RUNS:
+        if self._harness is not None and not LISTENER_RUNS:
             TestSteps(self._harness).log_message(message.level, message.message)
 
     def close(self) -> None:

@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Listener", "TestSteps", "failure_outcome"]
 
+#: The runs the listener has open (innermost last): the library records into the last one.
+LISTENER_RUNS: list[tuple[Harness, TestSteps]] = []
+
 #: Listener arguments, also read from Robot variables named in upper case.
 OPTIONS = ("station", "product", "dut_serial", "data_dir", "operator", "phase", "guardband_pct")
 
@@ -137,7 +140,6 @@ class Listener:
         if not data.tests:
             return
         from litmus_seq.harness import Harness
-        from litmus_seq.robot import library
 
         gb = self._option("guardband_pct")
         source = Path(data.source) if data.source else None
@@ -155,16 +157,12 @@ class Listener:
         )
         steps = TestSteps(harness)
         self._runs.append((harness, steps))
-        library.push_listener_run(harness, steps)
+        LISTENER_RUNS.append((harness, steps))
 
     def end_suite(self, data: Any, result: Any) -> None:
         if not data.tests or not self._runs:
             return
-        from litmus_seq.robot import library
-
-        harness, _ = self._runs.pop()
-        library.pop_listener_run(harness)
-        harness.close()
+        self._end_run()
 
     # -- tests are steps -------------------------------------------------------------------
 
@@ -198,9 +196,11 @@ class Listener:
 
     def close(self) -> None:
         """Robot is exiting: seal whatever is still open (an interrupted execution)."""
-        from litmus_seq.robot import library
-
         while self._runs:
-            harness, _ = self._runs.pop()
-            library.pop_listener_run(harness)
-            harness.close()
+            self._end_run()
+
+    def _end_run(self) -> None:
+        entry = self._runs.pop()
+        if entry in LISTENER_RUNS:
+            LISTENER_RUNS.remove(entry)
+        entry[0].close()
