@@ -123,10 +123,10 @@ class Vector(Mapping[str, Any]):
         try:
             return self.params[name]
         except KeyError:
-            from litmus_seq.expressions import suggest
+            from litmus_seq.suggest import did_you_mean
 
             raise KeyError(f"vector {self.index} has no parameter {name!r}"
-                           + suggest(name, self.params)) from None
+                           + did_you_mean(name, self.params)) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.params)
@@ -281,7 +281,7 @@ class Harness:
         self.result: Any = None
         self._limits_seen: dict[Any, ResolvedLimit] = {}
         self._vector: Vector | None = None
-        self._implicit_steps: list[str] = []
+        self._last_vector = "done"  # the outcome of the vector closed last
         self._context = _Scopes(self)
         _OPEN.add(self)
 
@@ -341,11 +341,11 @@ class Harness:
         driver = self._run.instrument(role)
         fn = getattr(driver, method, None)
         if not callable(fn):
-            from litmus_seq.expressions import suggest
+            from litmus_seq.suggest import did_you_mean
 
             methods = [m for m in dir(driver) if not m.startswith("_") and callable(getattr(driver, m, None))]
             raise InstrumentError(f"{role}.{method}: the '{role}' instrument has no method '{method}'"
-                                  + suggest(method, methods))
+                                  + did_you_mean(method, methods))
         if _convert is not None:
             call_args, kwargs = _convert(fn, args, kwargs)
         else:
@@ -418,8 +418,7 @@ class Harness:
         elif not isinstance(vector, Vector):
             vector = Vector(0, vector)
         if not self._run._stack:
-            self.start_step(self.step_name)
-            self._implicit_steps.append(self._run._stack[-1].path)
+            raise RuntimeError("start_vector(): open a step first (harness.step(...) or start_step())")
         self._vector = vector
         self._run.begin_vector(vector.params, vector.index, retry)
 
@@ -428,7 +427,8 @@ class Harness:
         if self._run._ctx is None:
             raise RuntimeError("end_vector(): no vector is open")
         self._vector = None
-        return self._run.end_vector(outcome, error)  # type: ignore[no-any-return]
+        self._last_vector = self._run.end_vector(outcome, error)
+        return self._last_vector
 
     @contextmanager
     def run_vector(self, vector: Vector | Mapping[str, Any] | int, retry: int = 0) -> Iterator[Any]:
@@ -458,17 +458,16 @@ class Harness:
         name) or yields ``(name, value)`` pairs."""
         if isinstance(vector, int):
             vector = self.vectors[vector]
-        outcome = "done"
         attempts = self._retry.max_retries + 1
         for attempt in range(attempts):
-            with self.run_vector(vector, retry=attempt) as ctx:
+            self._last_vector = "errored"
+            with self.run_vector(vector, retry=attempt):
                 self._measure_result(test_fn(vector), name)
-            outcome = self._run._stack[-1].vectors.get(vector.index, ("errored", None))[0] if ctx is not None else outcome
-            if outcome not in ("failed", "errored") or attempt == attempts - 1:
+            if self._last_vector not in ("failed", "errored") or attempt == attempts - 1:
                 break
             if self._retry.delay_s:
                 time.sleep(self._retry.delay_s)
-        return outcome
+        return self._last_vector
 
     def run_all(self, test_fn: Callable[[Vector], Any], step_name: str | None = None) -> str:
         """One step (``step_name``, default the harness's) running ``test_fn`` over every vector

@@ -111,7 +111,7 @@ def test_harness_run_judges_spec_limits_with_guardband_and_stamps_traceability(p
         assert r["limit_guardband_pct"] == 10 and r["limit_source"] == "spec"
         assert r["spec_ref"] == "products.power_board.rail_3v3" and r["dut_pin"] == "J2.1 VOUT"
         assert (r["instrument_name"], r["instrument_model"], r["instrument_serial"]) == ("dmm", "DMM-6500", "SIM-DMM-0001")
-        assert r["instrument_cal_due"] == "2027-01-15" and r["instrument_cal_certificate"] == "CAL-SIM-DMM-0001"
+        assert r["instrument_cal_due"] == "2031-01-15" and r["instrument_cal_certificate"] == "CAL-SIM-DMM-0001"
         assert (r["dut_serial"], r["operator_name"], r["test_phase"], r["station_id"]) == ("SN-H1", "jane", "production", "sim_bench")
         assert r["product_id"] == "power_board" and r["measurement_units"] == "V"
 

@@ -120,10 +120,10 @@ class Listener:
             options[key] = value
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
-            from litmus_seq.expressions import suggest
+            from litmus_seq.suggest import did_you_mean
 
             raise ValueError(f"litmus_seq.robot.Listener: unknown option {unknown[0]!r}"
-                             + suggest(unknown[0], OPTIONS) + f"; options: {', '.join(OPTIONS)}")
+                             + did_you_mean(unknown[0], OPTIONS) + f"; options: {', '.join(OPTIONS)}")
         self.options = options
         self._runs: list[tuple[Harness, TestSteps]] = []
 
