@@ -19,7 +19,7 @@ from litmus_seq import outcomes as oc
 from litmus_seq.robot.listener import LISTENER_RUNS, TestSteps
 
 if TYPE_CHECKING:  # pragma: no cover
-    from litmus_seq.harness import Harness, Vector
+    from litmus_seq.harness import Harness
     from litmus_seq.limits import ResolvedLimit
 
 __all__ = ["LitmusSeq", "LimitFailure", "convert"]
@@ -319,7 +319,7 @@ class LitmusSeq(DynamicCore):
         return self._run().end_step()
 
     @keyword
-    def get_vectors(self, config: str | None = None, expand: str = "product", **axes: Any) -> list[Vector]:
+    def get_vectors(self, config: str | None = None, expand: str = "product", **axes: Any) -> list[Any]:
         """The vectors to run: from the run's sidecar ``config`` (or the ``config`` file given
         here), or built from the named lists given, all combinations (``expand=product``) or
         side by side (``expand=zip``):
