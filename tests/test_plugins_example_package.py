@@ -88,6 +88,7 @@ def project(tmp_path: Path) -> Path:
 
 def cli(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "LITMUS_DATA_DIR"}
+    env["LITMUS_EXAMPLE_RESULTS"] = str(cwd / "example_results.jsonl")  # the listener's file
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(site)])
     return subprocess.run([*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
                           stdin=subprocess.DEVNULL)
@@ -107,7 +108,7 @@ def test_installed_package_is_listed_with_its_distribution(site: Path, project: 
     doc = json.loads(proc.stdout)
     (row,) = [p for p in doc["plugins"] if p["name"] == "litmus-seq-example-plugin"]
     assert (row["source"], row["dist"], row["version"]) == ("entrypoint", "litmus-seq-example-plugin", "0.2.0")
-    assert {"litmus_seq_register_drivers", "litmus_seq_events", "litmus_seq_session_start"} <= set(row["hooks"])
+    assert {"litmus_seq_register_drivers", "litmus_seq_events"} <= set(row["hooks"])
     drivers = {d["name"]: d for d in doc["drivers"]}
     assert drivers["example.chamber"]["plugin"] == "litmus-seq-example-plugin"
     assert drivers["example.chamber"]["class"] == "litmus_seq_example_plugin.chamber:ThermalChamber"
@@ -139,7 +140,7 @@ def test_a_sequence_runs_on_the_installed_chamber_with_identity_calibration_and_
         assert (row["instrument_cal_due"], row["instrument_cal_certificate"]) == ("2099-06-30", "CTRL-CAL-9")
         assert row["instrument_cal_exception"] is None
         assert row["step_instruments_idn_check"] == ["matched"]
-    (line,) = (project / "data" / "example_results.jsonl").read_text().splitlines()
+    (line,) = (project / "example_results.jsonl").read_text().splitlines()
     result = json.loads(line)
     assert result["outcome"] == "passed" and result["measurements"] == {"passed": 2}
     assert result["run_id"] == got[0]["run_id"]

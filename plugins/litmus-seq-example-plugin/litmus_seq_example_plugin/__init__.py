@@ -13,9 +13,9 @@ from typing import Any
 from litmus_seq import hookimpl
 from litmus_seq_example_plugin.chamber import ChamberOptions, ThermalChamber
 from litmus_seq_example_plugin.dmm import NoisyDmm
-from litmus_seq_example_plugin.listener import RESULTS_FILE, ResultListener
+from litmus_seq_example_plugin.listener import RESULTS_ENV, ResultListener
 
-__all__ = ["ChamberOptions", "NoisyDmm", "RESULTS_FILE", "ResultListener", "ThermalChamber"]
+__all__ = ["ChamberOptions", "NoisyDmm", "RESULTS_ENV", "ResultListener", "ThermalChamber"]
 __version__ = "0.2.0"
 
 _listener = ResultListener()
@@ -25,11 +25,6 @@ _listener = ResultListener()
 def litmus_seq_register_drivers(registry: Any) -> None:
     registry.register("example.chamber", ThermalChamber)
     registry.register("example.noisy_dmm", NoisyDmm)
-
-
-@hookimpl
-def litmus_seq_session_start(session: Any) -> None:
-    _listener.session_start(session)
 
 
 @hookimpl

@@ -1,28 +1,25 @@
-"""A result listener: one JSON line per finished run, appended to ``<data dir>/example_results.jsonl``.
+"""A result listener: one JSON line per finished run, appended to the file named by the
+environment variable ``LITMUS_EXAMPLE_RESULTS`` (nothing is written when it is not set).
 
-It shows the two listener hooks a plugin uses: ``litmus_seq_session_start`` (to learn where the
-session writes) and ``litmus_seq_events`` (a batch of events at every step boundary, shared by
-every subscriber: read them, never change them).
+It shows the listener hook a plugin uses: ``litmus_seq_events``, a batch of events at every step
+boundary, shared by every subscriber (read them, never change them). A real listener would post
+to a MES or a dashboard instead of a file.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 from typing import Any
 
-RESULTS_FILE = "example_results.jsonl"
+RESULTS_ENV = "LITMUS_EXAMPLE_RESULTS"
 
 
 class ResultListener:
-    """Counts measurements per run; writes the run's line when ``run.ended`` arrives."""
+    """Counts measurements per run by outcome; writes the run's line when ``run.ended`` arrives."""
 
     def __init__(self) -> None:
-        self._folders: dict[str, Path] = {}  # session id -> data dir
         self._counts: dict[str, dict[str, int]] = {}  # run id -> outcome -> measurements
-
-    def session_start(self, session: Any) -> None:
-        self._folders[session.session_id] = Path(session.data_dir)
 
     def events(self, events: list[dict[str, Any]]) -> None:
         for event in events:
@@ -34,10 +31,10 @@ class ResultListener:
                 self._write(event)
 
     def _write(self, event: dict[str, Any]) -> None:
-        folder = self._folders.get(event["session_id"])
         counts = self._counts.pop(event["run_id"], {})
-        if folder is None:
+        target = os.environ.get(RESULTS_ENV)
+        if not target:
             return
         line = {"run_id": event["run_id"], "outcome": event["outcome"], "measurements": counts}
-        with open(folder / RESULTS_FILE, "a", encoding="utf-8") as out:
+        with open(target, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, sort_keys=True) + "\n")
