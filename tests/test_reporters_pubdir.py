@@ -7,6 +7,7 @@ read it back as a watcher would. Concurrent writers are real processes contendin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 from pathlib import Path
@@ -163,3 +164,100 @@ def test_missing_count_continues_after_the_highest_result(tmp_path: Path) -> Non
     _writer(str(tmp_path), 1)
     assert results(folder) == ["0.fail", "1.pass", "2.fail", "3.fail"]
     assert (folder / "count").read_text() == "4\n"
+
+
+# ------------------------------------------------------------------ a pytest-publish consumer
+
+
+@dataclasses.dataclass
+class ExcInfo:
+    """Seed 003's ``TestResult.ExcInfo``, field for field."""
+
+    type: str
+    value: str
+    traceback: list[str]
+
+
+@dataclasses.dataclass
+class SeedResult:
+    """Seed 003's ``TestResult``, field for field (``dataclass_json``'s ``from_dict`` behaviour:
+    every field without a default must be present)."""
+
+    type: str
+    result: str  # "pass", "skip", "fail"
+    nodeid: str
+    start_time: float
+    stop_time: float
+    duration: float
+    stdout: str
+    stderr: str
+    log: str
+    xdist_dist: str | None
+    xdist_worker: str | None
+    xdist_scope: str | None
+    excinfo: ExcInfo | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> SeedResult:
+        names = [f.name for f in dataclasses.fields(cls)]
+        kwargs = {n: d[n] for n in names if n != "excinfo"}
+        exc = d.get("excinfo")
+        result = cls(**kwargs, excinfo=ExcInfo(**exc) if exc is not None else None)  # type: ignore[arg-type]
+        assert result.result in ("pass", "skip", "fail")
+        assert all(isinstance(getattr(result, n), float) for n in ("start_time", "stop_time", "duration"))
+        assert all(isinstance(getattr(result, n), str) for n in ("type", "nodeid", "stdout", "stderr", "log"))
+        assert (result.excinfo is not None) == (result.result in ("skip", "fail"))  # "only if skip or fail"
+        if result.excinfo is not None:
+            assert isinstance(result.excinfo.value, str) and all(isinstance(x, str) for x in result.excinfo.traceback)
+        return result
+
+
+def consume_pubdir(root: Path) -> list[tuple[str, int, SeedResult]]:
+    """Read a --pubdir tree exactly as seed 003 documents it: each test folder holds ``.lock``
+    and ``count``, and ``<index>.<result>`` folders with ``brief.txt``, ``result.json``, and
+    ``exception.txt`` / ``stdout.txt`` / ``stderr.txt`` / ``log.txt`` only if there is any."""
+    found = []
+    for count_file in sorted(root.rglob("count")):
+        test = count_file.parent
+        n = int(count_file.read_text())
+        assert (test / ".lock").is_file()
+        folders = sorted((p for p in test.iterdir() if p.is_dir() and p.name[0].isdigit()),
+                         key=lambda p: int(p.name.split(".")[0]))
+        assert [int(p.name.split(".")[0]) for p in folders] == list(range(n))
+        for folder in folders:
+            index, _, word = folder.name.partition(".")
+            doc = json.loads((folder / "result.json").read_text())
+            seed = SeedResult.from_dict(doc)
+            assert seed.result == word
+            assert (folder / "brief.txt").read_text().count("\n") == 1
+            assert (folder / "exception.txt").exists() == (word in ("skip", "fail"))
+            for key in ("stdout", "stderr", "log"):
+                assert (folder / f"{key}.txt").exists() == bool(getattr(seed, key))
+                if getattr(seed, key):
+                    assert (folder / f"{key}.txt").read_text() == getattr(seed, key)
+            assert sorted(p.name for p in folder.iterdir()) == sorted(
+                ["brief.txt", "result.json"] + [f for f in ("exception.txt", "stdout.txt", "stderr.txt", "log.txt")
+                                                 if (folder / f).exists()])
+            found.append((str(test.relative_to(root)), int(index), seed))
+    # no .lock anywhere the seed has none: only beside a count
+    assert {p.parent for p in root.rglob(".lock")} == {p.parent for p in root.rglob("count")}
+    return found
+
+
+def test_a_pytest_publish_consumer_reads_our_tree_unchanged(project: Path) -> None:
+    assert run("sequences/mixed.yaml", "--pubdir", "pub") == 3
+    assert run("sequences/powered.yaml", "--station", "dead", "--pubdir", "pub") == 3
+    assert run("sequences/retry.yaml", "--pubdir", "pub") == 1
+    found = consume_pubdir(project / "pub")
+    by_test: dict[str, list[SeedResult]] = {}
+    for test, _, seed in found:
+        by_test.setdefault(test, []).append(seed)
+    assert [s.result for s in by_test["run"]] == ["fail", "fail", "fail"]
+    assert [s.result for s in by_test["main/rail_low"]] == ["fail"]
+    assert [s.result for s in by_test["main/option_board"]] == ["skip"]
+    assert [s.result for s in by_test["main/flaky"]] == ["pass"]
+    assert by_test["main/rail_low"][0].nodeid == "sequences/mixed.yaml::main/rail_low"
+    assert by_test["main/rail_low"][0].excinfo.value == "rail = 2.0 V < low 3.1"  # type: ignore[union-attr]
+    connect = by_test["run"][1]
+    assert connect.excinfo is not None and connect.excinfo.type == "InstrumentError"
+    assert connect.log.startswith("ERROR psu: cannot connect")

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from conftest import run_in_data
+from test_reporters_pubdir import SeedResult
 
 from litmus_seq.errors import ConfigError
 from litmus_seq.cli.main import main
@@ -175,6 +176,8 @@ def test_posts_every_step_then_the_run_in_order(project: Path, server: Collector
     assert final["steps"] == {"done": 2, "passed": 2, "failed": 1, "skipped": 1, "errored": 1}
     assert final["sequence_name"] == "mixed"
     assert final["stop_time"] >= docs[-2]["stop_time"]
+    # a consumer written for pytest-publish reads every body unchanged
+    assert [SeedResult.from_dict(d).result for d in docs] == [d["result"] for d in docs]
 
 
 def test_never_ran_steps_are_not_posted_but_counted(project: Path, server: Collector) -> None:
