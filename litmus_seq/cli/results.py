@@ -1,8 +1,9 @@
-"""``litmus-seq runs`` / ``show`` / ``query``: read the run files back.
+"""``litmus-seq runs`` / ``show`` / ``query`` / ``columns``: read the run files back.
 
-All three go through DuckDB over ``<data_dir>/runs/**/*.parquet`` with ``union_by_name=true`` (the
-schema is additive, so files of every version read together). Results are fetched as Arrow, not
-as Python rows, because DuckDB's Python conversion of ``TIMESTAMPTZ`` needs ``pytz``.
+Thin commands over :class:`litmus_seq.results.Results` (the read side the Python client uses
+too): ``runs`` lists from its index, ``show`` reads one run's file, ``query`` runs DuckDB SQL over
+the views ``rows`` (every row of every file), ``runs``, ``steps`` and ``measurements``
+(``union_by_name=true``: files of every schema version read together).
 """
 
 from __future__ import annotations
@@ -10,104 +11,27 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
 
 from litmus_seq.errors import LitmusError
+from litmus_seq.results import VIEWS, Results, parse_since, resolve_data_dir
 
-__all__ = ["runs", "show", "query", "resolve_data_dir", "connect"]
+__all__ = ["columns", "query", "resolve_data_dir", "runs", "show"]
 
 _DATA_DIR_HELP = "Where the stores live (default: $LITMUS_DATA_DIR, litmus.yaml, ./data)."
+_OUTCOMES = ("passed", "failed", "errored", "terminated", "aborted")
 
 
-def resolve_data_dir(cli_value: str | None) -> Path:
-    """``--data-dir``, then ``LITMUS_DATA_DIR``, then ``litmus.yaml``'s ``data_dir``, then ./data."""
-    try:
-        from litmus_seq.project import ProjectContext
-    except ImportError:  # pragma: no cover - the project module is optional for reading
-        if cli_value:
-            return Path(cli_value)
-        env = os.environ.get("LITMUS_DATA_DIR")
-        return Path(env) if env else Path.cwd() / "data"
-    return ProjectContext.for_path(Path.cwd()).data_dir(cli_value)
+def _results(data_dir: str | None) -> Results:
+    return Results(resolve_data_dir(data_dir))
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def connect(data_dir: Path) -> Any:
-    """A DuckDB connection with the view ``runs`` over every run file of ``data_dir``."""
-    import duckdb
-
-    root = Path(data_dir) / "runs"
-    if not Path(data_dir).exists():
-        raise LitmusError(f"{data_dir}: no such folder, so no run files (run a sequence first, or point --data-dir / "
-                          "LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to)")
-    if not Path(data_dir).is_dir():
-        raise LitmusError(f"{data_dir}: is a file, not a data folder; point --data-dir / "
-                          "LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to")
-    try:
-        found = sorted(root.glob("**/*.parquet"))
-    except OSError as exc:
-        raise LitmusError(f"{root}: cannot list the run files: {exc.strerror or exc}") from None
-    if not found:
-        raise LitmusError(f"{root}: no run files (run a sequence first, or point --data-dir / "
-                          "LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to)")
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    pattern = (root.resolve() / "**" / "*.parquet").as_posix().replace("'", "''")
-    try:
-        con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet('{pattern}', union_by_name = true, "
-                    "filename = true)")
-    except duckdb.Error:
-        # One unreadable file (a copy cut short, a stray non-parquet file) must not hide every
-        # other run: name it, leave it out, and read the rest.
-        good = _readable_run_files(found)
-        if not good:
-            raise LitmusError(f"{root}: none of the {len(found)} .parquet files can be read "
-                              "(see the warnings above)") from None
-        listing = ", ".join("'" + p.resolve().as_posix().replace("'", "''") + "'" for p in good)
-        try:
-            con.execute(f"CREATE VIEW runs AS SELECT * FROM read_parquet([{listing}], "
-                        "union_by_name = true, filename = true)")
-        except duckdb.Error as exc:
-            raise LitmusError(f"{root}: cannot read the run files: {_one_line(exc)}") from None
-    return con
-
-
-def _readable_run_files(paths: list[Path]) -> list[Path]:
-    """The parquet files whose footer can be read; a warning on stderr for each other one."""
-    import pyarrow.parquet as pq
-
-    good: list[Path] = []
-    for path in paths:
-        try:
-            pq.read_metadata(path)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
-            click.echo(f"warning: {path}: not a readable parquet file ({_one_line(exc)}); ignored",
-                       err=True)
-        else:
-            good.append(path)
-    return good
-
-
-def _fetch(con: Any, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
-    import duckdb
-
-    try:
-        rel = con.sql(sql, params=list(params)) if params else con.sql(sql)
-        if rel is None:
-            return [], []
-        table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.fetch_arrow_table()
-    except duckdb.Error as exc:
-        raise LitmusError(f"query failed: {_one_line(exc)}") from exc
-    return table.column_names, table.to_pylist()
+def _warn(results: Results) -> None:
+    for line in results.warnings:
+        click.echo(f"warning: {line}", err=True)
 
 
 def _fmt(v: Any) -> str:
@@ -117,6 +41,16 @@ def _fmt(v: Any) -> str:
         return v.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     if isinstance(v, float):
         return f"{v:.6g}"
+    return str(v)
+
+
+def _json(rows: Any) -> str:
+    return json.dumps(rows, default=_json_default, indent=1)
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat()
     return str(v)
 
 
@@ -132,50 +66,69 @@ def _table_text(columns: list[str], rows: list[list[str]]) -> str:
 
 @click.command()
 @click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
+@click.option("--dut", metavar="SERIAL", help="Only runs of this DUT serial.")
+@click.option("--station", metavar="ID", help="Only runs on this station id.")
+@click.option("--outcome", type=click.Choice(_OUTCOMES), help="Only runs that ended so.")
+@click.option("--since", metavar="WHEN", help="Only runs started since WHEN: 2026-12-01, 2026-12-01T08:00, 7d, 12h, 30m.")
 @click.option("--limit", "-n", "limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="Show at most N runs.")
-def runs(data_dir: str | None, limit: int) -> int:
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of run summaries.")
+def runs(data_dir: str | None, dut: str | None, station: str | None, outcome: str | None, since: str | None,
+         limit: int, as_json: bool) -> int:
     """List recorded runs, newest first."""
-    root = resolve_data_dir(data_dir)
-    con = connect(root)
-    _, rows = _fetch(con, (
-        "SELECT run_started_at, run_id, dut_serial, sequence_name, run_outcome, filename FROM runs "
-        "WHERE record_type = 'run' ORDER BY run_started_at DESC, run_id LIMIT ?"), [limit])
-    out = []
-    for r in rows:
-        try:
-            file = Path(r["filename"]).resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            file = r["filename"]
-        out.append([_fmt(r["run_started_at"]), r["run_id"], _fmt(r["dut_serial"]), _fmt(r["sequence_name"]),
-                    _fmt(r["run_outcome"]), file])
-    click.echo(_table_text(["started (UTC)", "run_id", "serial", "sequence", "outcome", "file"], out))
+    results = _results(data_dir)
+    when = parse_since(since) if since is not None else None
+    try:
+        found = results.list_runs(dut=dut, station=station, outcome=outcome, since=when, limit=limit)
+    finally:
+        _warn(results)
+    if as_json:
+        click.echo(_json(found))
+        return 0
+    out = [[_fmt(r["run_started_at"]), r["run_id"], _fmt(r["dut_serial"]), _fmt(r["station_id"]),
+            _fmt(r["sequence_name"]), _fmt(r["run_outcome"]) + (f" ({r['run_retry_count']} retries)"
+                                                                 if r.get("run_retry_count") else ""),
+            r["file"]] for r in found]
+    click.echo(_table_text(["started (UTC)", "run_id", "serial", "station", "sequence", "outcome", "file"], out))
     return 0
 
 
 @click.command()
-@click.argument("run_ref", metavar="RUN_ID_OR_PREFIX")
+@click.argument("run_ref", metavar="RUN_ID|PREFIX|SERIAL")
 @click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
-def show(run_ref: str, data_dir: str | None) -> int:
-    """Show one run: its steps with outcomes and every measurement with value, limits and outcome."""
+@click.option("--all", "every", is_flag=True, help="With a DUT serial: every run of that unit, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run, its steps and measurements as JSON.")
+def show(run_ref: str, data_dir: str | None, every: bool, as_json: bool) -> int:
+    """Show a run: its steps with outcomes and every measurement with value, limit and outcome.
+
+    RUN_ID|PREFIX|SERIAL is a run id, its first characters, or a DUT serial (its latest run)."""
     if not run_ref.strip():
-        raise LitmusError("show: the run id is empty; give a run id or its first characters "
+        raise LitmusError("show: the run id is empty; give a run id, its first characters or a DUT serial "
                           "(list them with 'litmus-seq runs')")
-    root = resolve_data_dir(data_dir)
-    con = connect(root)
-    _, found = _fetch(con, (
-        "SELECT run_id, filename, run_started_at FROM runs WHERE record_type = 'run' AND starts_with(run_id, ?) "
-        "ORDER BY run_started_at DESC"), [run_ref])
-    if not found:
-        raise LitmusError(f"no run matches {run_ref!r} in {root / 'runs'} (list them with 'litmus-seq runs')")
-    ids = sorted({r["run_id"] for r in found})
-    if len(ids) > 1:
-        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
-        raise LitmusError(f"{run_ref!r} matches {len(ids)} runs ({shown}): give more of the run id")
-    run_id = ids[0]
-    _, rows = _fetch(con, "SELECT * FROM runs WHERE run_id = ? ORDER BY "
-                          "CASE record_type WHEN 'run' THEN 0 WHEN 'step' THEN 1 ELSE 2 END, "
-                          "step_index NULLS LAST, vector_index NULLS FIRST, measurement_timestamp", [run_id])
+    results = _results(data_dir)
+    try:
+        found = results.find_runs(run_ref, every=every)
+    finally:
+        _warn(results)
+    docs = []
+    for i, summary in enumerate(found):
+        rows = results.rows(summary["run_id"])
+        if as_json:
+            docs.append({
+                "run": summary,
+                "steps": [r for r in rows if r["record_type"] == "step"],
+                "measurements": [r for r in rows if r["record_type"] == "measurement"],
+            })
+        else:
+            if i:
+                click.echo("")
+            _show_text(summary, rows)
+    if as_json:
+        click.echo(_json(docs if every else docs[0]))
+    return 0
+
+
+def _show_text(summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     run = next(r for r in rows if r["record_type"] == "run")
     steps = [r for r in rows if r["record_type"] == "step"]
     meas: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
@@ -183,18 +136,16 @@ def show(run_ref: str, data_dir: str | None) -> int:
         if r["record_type"] == "measurement":
             meas.setdefault((r["step_path"], r["vector_index"]), []).append(r)
     w = click.echo
-    w(f"run {run_id}  {str(run.get('run_outcome') or '').upper()}")
+    w(f"run {run['run_id']}  {str(run.get('run_outcome') or '').upper()}")
     w(f"  sequence {_fmt(run.get('sequence_name'))}  dut {_fmt(run.get('dut_serial')) or '-'}  "
       f"station {_fmt(run.get('station_id')) or '-'}  operator {_fmt(run.get('operator_name')) or '-'}")
     w(f"  started {_fmt(run.get('run_started_at'))}  ended {_fmt(run.get('run_ended_at')) or '-'}")
-    w(f"  file {run.get('filename')}")
+    w(f"  file {summary['file_path']}")
     if run.get("run_error"):
         w(f"  error: {run['run_error']}")
     if run.get("run_retry_count"):
         w(f"  retries: {run['run_retry_count']} (steps marked 'retried' below)")
-    retries: dict[tuple[Any, Any], int] = {}
-    for key, ms in meas.items():
-        retries[key] = max((m.get("vector_retry") or 0) for m in ms)
+    retries = {key: max((m.get("vector_retry") or 0) for m in ms) for key, ms in meas.items()}
     in_cols = [k for k in (steps[0] if steps else {}) if k.startswith("in_")]
     for s in steps:
         params = ", ".join(f"{k[3:]}={_fmt(s[k])}" for k in in_cols if s.get(k) is not None)
@@ -209,7 +160,6 @@ def show(run_ref: str, data_dir: str | None) -> int:
             w(f"             ! {err}")
         for m in meas.get((s["step_path"], s["vector_index"]), []):
             w(f"             {_measurement_line(m)}")
-    return 0
 
 
 def _measurement_line(row: dict[str, Any]) -> str:
@@ -233,17 +183,17 @@ def _measurement_line(row: dict[str, Any]) -> str:
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects.")
 def query(sql: str, data_dir: str | None, as_csv: bool, as_json: bool) -> int:
-    """Run a DuckDB SQL query; the view `runs` holds every row of every run file."""
+    """Run DuckDB SQL over the views runs, steps, measurements (and rows: every row)."""
     if as_csv and as_json:
         raise LitmusError("--csv and --json exclude each other: pick one output format")
     if not sql.strip():
         raise LitmusError("query: the SQL is empty; give a query, e.g. "
-                          "litmus-seq query \"SELECT run_id, run_outcome FROM runs WHERE record_type = 'run'\"")
-    root = resolve_data_dir(data_dir)
-    con = connect(root)
-    columns, rows = _fetch(con, sql)
+                          "litmus-seq query \"SELECT run_id, run_outcome FROM runs\"")
+    results = _results(data_dir)
+    columns, rows = results.query(sql)
+    _warn(results)
     if as_json:
-        click.echo(json.dumps(rows, default=_json_default, indent=1))
+        click.echo(_json(rows))
     elif as_csv:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -258,7 +208,17 @@ def query(sql: str, data_dir: str | None, as_csv: bool, as_json: bool) -> int:
     return 0
 
 
-def _json_default(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return v.isoformat()
-    return str(v)
+@click.command()
+@click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of {name, type}.")
+def columns(data_dir: str | None, as_json: bool) -> int:
+    """List the columns of the run files (and of the query views) with their types."""
+    results = _results(data_dir)
+    found = results.columns()
+    _warn(results)
+    if as_json:
+        click.echo(_json([{"name": n, "type": t} for n, t in found]))
+        return 0
+    click.echo(_table_text(["column", "type"], [[n, t] for n, t in found]))
+    click.echo(f"views: {', '.join(VIEWS)} (query them with 'litmus-seq query')")
+    return 0

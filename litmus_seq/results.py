@@ -1,0 +1,383 @@
+"""The read side of the stores: runs, steps and measurements, for the CLI and the Python client.
+
+:class:`Results` answers the questions people ask of the run files without the caller knowing
+their layout: ``list_runs(dut=, station=, outcome=, since=, limit=)``, ``find_runs(ref)`` (a run
+id, a run-id prefix or a DUT serial), ``get_run``, ``get_steps``, ``get_measurements`` (dicts
+keyed by parquet column names), ``columns()``, and ``connect()`` for SQL over the views ``rows``
+(every row), ``runs``, ``steps`` and ``measurements``. ``litmus-seq runs/show/query/columns`` are
+thin commands over it.
+
+Listing runs reads a small index, ``<data_dir>/cache/runs-index.parquet``: one row per run file
+with the run row's columns and the file's step/measurement counts, keyed by the file's path, size
+and modification time. The index is brought up to date from the parquet files alone on every
+call (only new or changed files are read, deleted ones dropped), so it is a cache: deleting it
+costs one rebuild, never data. Where the cache folder cannot be written, the index lives in
+memory for the call.
+
+Everything is fetched as Arrow and converted with ``to_pylist`` (timestamps as aware UTC
+``datetime``); DuckDB's own Python conversion of ``TIMESTAMPTZ`` would need ``pytz``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from litmus_seq.errors import LitmusError
+
+__all__ = ["INDEX_COLUMNS", "VIEWS", "Results", "parse_since", "resolve_data_dir"]
+
+#: the run-row columns the index keeps (a file without one of them gives NULL)
+_RUN_COLUMNS = (
+    "run_id", "session_id", "run_started_at", "run_ended_at", "run_outcome", "run_error", "run_retry_count",
+    "dut_serial", "dut_part_number", "product_id", "station_id", "operator_name", "test_phase",
+    "sequence_name", "sequence_version", "sequence_file",
+)
+#: per-file counts the index adds
+_COUNTS = ("step_count", "steps_passed", "steps_failed", "steps_errored", "steps_skipped", "steps_never_ran",
+           "measurement_count", "measurements_failed")
+#: columns of the index (every dict :meth:`Results.list_runs` returns has them, and ``file_path``)
+INDEX_COLUMNS = ("file", *_RUN_COLUMNS, *_COUNTS)
+_KEY = ("size", "mtime_ns")
+#: SQL views of :meth:`Results.connect` -> the record_type they hold (None: every row)
+VIEWS = {"rows": None, "runs": "run", "steps": "step", "measurements": "measurement"}
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def resolve_data_dir(cli_value: str | None) -> Path:
+    """``--data-dir``, then ``LITMUS_DATA_DIR``, then ``litmus.yaml``'s ``data_dir``, then ./data."""
+    from litmus_seq.project import ProjectContext
+
+    return ProjectContext.for_path(Path.cwd()).data_dir(cli_value)
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``2026-12-01``, ``2026-12-01T08:00``, ``2026-12-01 08:00:00+01:00`` or ``7d``/``12h``/``30m``
+    (ago) as an aware UTC datetime; a one-line :class:`LitmusError` otherwise."""
+    now = now or datetime.now(timezone.utc)
+    m = _RELATIVE.match(text.strip())
+    if m:
+        return now - timedelta(**{_UNITS[m.group(2)]: float(m.group(1))})
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise LitmusError(f"--since {text}: not a date or a duration; give e.g. 2026-12-01, "
+                          "2026-12-01T08:00, 7d, 12h or 30m") from None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Results:
+    """The run files of one data folder (see the module docstring)."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir)
+        self.root = self.data_dir / "runs"
+        self.index_path = self.data_dir / "cache" / "runs-index.parquet"
+        #: one line per run file that could not be read (the caller decides how to show them)
+        self.warnings: list[str] = []
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _check_folder(self) -> None:
+        if not self.data_dir.exists():
+            raise LitmusError(f"{self.data_dir}: no such folder, so no run files (run a sequence first, or point "
+                              "--data-dir / LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to)")
+        if not self.data_dir.is_dir():
+            raise LitmusError(f"{self.data_dir}: is a file, not a data folder; point --data-dir / "
+                              "LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to")
+
+    def files(self) -> dict[str, tuple[int, int]]:
+        """Every run file: path relative to the data folder -> (size, mtime_ns)."""
+        self._check_folder()
+        found: dict[str, tuple[int, int]] = {}
+
+        def walk(folder: str, rel: str) -> None:
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                raise LitmusError(f"{folder}: cannot list the run files: {exc.strerror or exc}") from None
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    walk(e.path, f"{rel}/{e.name}")
+                elif e.name.endswith(".parquet") and not e.name.startswith("."):
+                    st = e.stat()
+                    found[f"{rel}/{e.name}"] = (st.st_size, st.st_mtime_ns)
+
+        walk(str(self.root), "runs")
+        return found
+
+    def _no_runs(self) -> LitmusError:
+        return LitmusError(f"{self.root}: no run files (run a sequence first, or point --data-dir / "
+                           "LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to)")
+
+    # -- the index -----------------------------------------------------------------------------
+
+    def index(self) -> list[dict[str, Any]]:
+        """One dict per run file (:data:`INDEX_COLUMNS`), up to date with the files on disk."""
+        import pyarrow as pa
+
+        files = self.files()
+        old = self._read_index()
+        keep = [r for r in old if files.get(r["file"]) == (r["size"], r["mtime_ns"])]
+        known = {r["file"] for r in keep}
+        new_files = [f for f in files if f not in known]
+        if not new_files and len(keep) == len(old):
+            return keep
+        fresh = self._summarise(new_files) if new_files else []
+        for r in fresh:
+            r["size"], r["mtime_ns"] = files[r["file"]]
+        rows = keep + fresh
+        try:
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pylist(rows, schema=self._index_schema())
+            buf = io.BytesIO()
+            pq.write_table(table, buf, compression="zstd")
+            from litmus_seq.reporters import atomic_write
+
+            self.index_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.index_path, buf.getvalue())
+        except OSError:
+            pass  # a read-only data folder: the index lives for this call only
+        return rows
+
+    @staticmethod
+    def _index_schema() -> Any:
+        import pyarrow as pa
+
+        from litmus_seq.stores.schema import KINDS, arrow_type
+
+        fields = [pa.field("file", pa.string())]
+        fields += [pa.field(c, arrow_type(KINDS[c])) for c in _RUN_COLUMNS]
+        fields += [pa.field(c, pa.int64()) for c in (*_COUNTS, *_KEY)]
+        return pa.schema(fields)
+
+    def _read_index(self) -> list[dict[str, Any]]:
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(self.index_path)
+        except FileNotFoundError:
+            return []
+        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+            return []
+        if table.schema != self._index_schema():
+            return []
+        return table.to_pylist()
+
+    def _summarise(self, files: Sequence[str]) -> list[dict[str, Any]]:
+        """The index rows of ``files`` (paths relative to the data folder), read with DuckDB."""
+        import duckdb
+
+        out: list[dict[str, Any]] = []
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        for chunk in _chunks(list(files), 500):
+            try:
+                out += self._summarise_chunk(con, chunk)
+            except duckdb.Error:
+                for one in chunk:  # find the bad file(s), keep the others
+                    try:
+                        out += self._summarise_chunk(con, [one])
+                    except duckdb.Error as exc:
+                        reason = _one_line(exc).split(" LINE ", 1)[0]  # not the SQL echoed back
+                        self.warnings.append(f"{self.data_dir / one}: not a readable parquet file ({reason}); ignored")
+        return out
+
+    def _summarise_chunk(self, con: Any, files: list[str]) -> list[dict[str, Any]]:
+        listing = ", ".join(_sql_str((self.data_dir / f).as_posix()) for f in files)
+        source = f"read_parquet([{listing}], union_by_name = true, filename = true)"
+        present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        cols = []
+        for c in _RUN_COLUMNS:
+            expr = f"any_value({c}) FILTER (WHERE record_type = 'run')" if c in present else "NULL"
+            cols.append(f"{expr} AS {c}")
+        step = "record_type = 'step'"
+        counts = {
+            "step_count": f"count(DISTINCT step_path) FILTER (WHERE {step})",
+            "steps_passed": f"count(DISTINCT step_path) FILTER (WHERE {step} AND step_outcome IN ('passed', 'done'))",
+            "steps_failed": f"count(DISTINCT step_path) FILTER (WHERE {step} AND step_outcome = 'failed')",
+            "steps_errored": f"count(DISTINCT step_path) FILTER (WHERE {step} AND step_outcome IN "
+                             "('errored', 'terminated', 'aborted'))",
+            "steps_skipped": f"count(DISTINCT step_path) FILTER (WHERE {step} AND step_outcome = 'skipped')",
+            "steps_never_ran": f"count(DISTINCT step_path) FILTER (WHERE {step} AND step_outcome IS NULL)",
+            "measurement_count": "count(*) FILTER (WHERE record_type = 'measurement')",
+            "measurements_failed": "count(*) FILTER (WHERE record_type = 'measurement' AND measurement_outcome "
+                                   "IN ('failed', 'errored'))",
+        }
+        cols += [f"{expr} AS {name}" for name, expr in counts.items()]
+        sql = f"SELECT filename, {', '.join(cols)} FROM {source} GROUP BY filename"
+        table = con.sql(sql).to_arrow_table()
+        base = self.data_dir.as_posix().rstrip("/") + "/"
+        rows = []
+        for r in table.to_pylist():
+            name = r.pop("filename")
+            r["file"] = name[len(base):] if name.startswith(base) else name
+            if r["run_id"] is not None:  # a parquet file that is not a run file has no run row
+                rows.append(r)
+        return rows
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def list_runs(self, *, dut: str | None = None, station: str | None = None, outcome: str | None = None,
+                  since: datetime | str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first, filtered by DUT serial, station id, outcome and start time."""
+        rows = self.index()
+        if not rows:
+            n = len(self.files())
+            if not n:
+                raise self._no_runs()
+            if len(self.warnings) >= n:
+                raise LitmusError(f"{self.root}: none of the {n} .parquet files can be read (see the warnings above)")
+        if isinstance(since, str):
+            since = parse_since(since)
+        picked = [r for r in rows
+                  if (dut is None or r["dut_serial"] == dut)
+                  and (station is None or r["station_id"] == station)
+                  and (outcome is None or r["run_outcome"] == outcome)
+                  and (since is None or (r["run_started_at"] is not None and r["run_started_at"] >= since))]
+        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        picked.sort(key=lambda r: (r["run_started_at"] or epoch, r["run_id"]), reverse=True)
+        return [self._public(r) for r in (picked[:limit] if limit is not None else picked)]
+
+    def find_runs(self, ref: str, *, every: bool = False) -> list[dict[str, Any]]:
+        """Runs named by ``ref``: a run id, a unique run-id prefix, or a DUT serial (its latest
+        run, or all of them with ``every``), newest first. A one-line error when nothing or more
+        than one run matches a prefix."""
+        ref = ref.strip()
+        if not ref:
+            raise LitmusError("the run id is empty; give a run id, its first characters or a DUT serial "
+                              "(list them with 'litmus-seq runs')")
+        runs = self.list_runs()
+        exact = [r for r in runs if r["run_id"] == ref]
+        if exact:
+            return exact
+        by_prefix = [r for r in runs if r["run_id"] and r["run_id"].startswith(ref)]
+        if len({r["run_id"] for r in by_prefix}) > 1:
+            ids = sorted({r["run_id"] for r in by_prefix})
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            raise LitmusError(f"{ref!r} matches {len(ids)} runs ({shown}): give more of the run id")
+        if by_prefix:
+            return by_prefix
+        by_serial = [r for r in runs if r["dut_serial"] == ref]
+        if by_serial:
+            return by_serial if every else by_serial[:1]
+        raise LitmusError(f"no run id or DUT serial matches {ref!r} in {self.root} (list them with 'litmus-seq runs')")
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The index entry of ``run_id`` (run columns, counts, ``file_path``), or None."""
+        return next((r for r in self.list_runs() if r["run_id"] == run_id), None)
+
+    def rows(self, run_id: str, record_type: str | None = None) -> list[dict[str, Any]]:
+        """The rows of one run (every row, or one ``record_type``), in file order; reads only
+        that run's file."""
+        run = self.get_run(run_id)
+        if run is None:
+            raise LitmusError(f"no run {run_id!r} in {self.root} (list them with 'litmus-seq runs')")
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(run["file_path"])
+        if record_type is not None:
+            import pyarrow.compute as pc
+
+            table = table.filter(pc.equal(table["record_type"], record_type))
+        return table.to_pylist()
+
+    def get_steps(self, run_id: str) -> list[dict[str, Any]]:
+        """Step rows of a run (one per step and vector, planned steps that never ran included)."""
+        return self.rows(run_id, "step")
+
+    def get_measurements(self, run_id: str) -> list[dict[str, Any]]:
+        """Measurement rows of a run, every retry kept."""
+        return self.rows(run_id, "measurement")
+
+    # -- SQL -----------------------------------------------------------------------------------
+
+    def connect(self) -> Any:
+        """A DuckDB connection with the views :data:`VIEWS` over every readable run file."""
+        import duckdb
+
+        files = sorted(self.files())
+        if not files:
+            raise self._no_runs()
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        pattern = (self.root.resolve() / "**" / "*.parquet").as_posix()
+        source = f"read_parquet({_sql_str(pattern)}, union_by_name = true, filename = true)"
+        try:
+            con.execute(f"CREATE VIEW rows AS SELECT * FROM {source}")
+        except duckdb.Error:
+            # one unreadable file (a copy cut short, a stray non-parquet file) must not hide the
+            # other runs: name it, leave it out, read the rest
+            good = self._readable(files)
+            if not good:
+                raise LitmusError(f"{self.root}: none of the {len(files)} .parquet files can be read") from None
+            listing = ", ".join(_sql_str((self.data_dir / f).resolve().as_posix()) for f in good)
+            try:
+                con.execute(f"CREATE VIEW rows AS SELECT * FROM read_parquet([{listing}], union_by_name = true, "
+                            "filename = true)")
+            except duckdb.Error as exc:
+                raise LitmusError(f"{self.root}: cannot read the run files: {_one_line(exc)}") from None
+        for view, record_type in VIEWS.items():
+            if record_type is not None:
+                con.execute(f"CREATE VIEW {view} AS SELECT * FROM rows WHERE record_type = '{record_type}'")
+        return con
+
+    def _readable(self, files: list[str]) -> list[str]:
+        import pyarrow.parquet as pq
+
+        good = []
+        for f in files:
+            try:
+                pq.read_metadata(self.data_dir / f)
+            except Exception as exc:  # noqa: BLE001 - every unreadable file is reported the same way
+                self.warnings.append(f"{self.data_dir / f}: not a readable parquet file ({_one_line(exc)}); ignored")
+            else:
+                good.append(f)
+        return good
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+        """Run ``sql`` over :meth:`connect`'s views; (column names, rows as dicts)."""
+        import duckdb
+
+        con = self.connect()
+        try:
+            rel = con.sql(sql, params=list(params)) if params else con.sql(sql)
+            if rel is None:
+                return [], []
+            table = rel.to_arrow_table()
+        except duckdb.Error as exc:
+            raise LitmusError(f"query failed: {_one_line(exc)}") from exc
+        return table.column_names, table.to_pylist()
+
+    def columns(self) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of every column of the run files (fixed and dynamic), file order."""
+        con = self.connect()
+        return [(r[0], r[1]) for r in con.execute("DESCRIBE rows").fetchall() if r[0] != "filename"]
+
+    def _public(self, r: dict[str, Any]) -> dict[str, Any]:
+        """An index row as callers see it: :data:`INDEX_COLUMNS` plus the absolute ``file_path``."""
+        out = {k: r[k] for k in INDEX_COLUMNS}
+        out["file_path"] = str(self.data_dir / r["file"])
+        return out
+
+
+def _chunks(items: list[str], n: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
