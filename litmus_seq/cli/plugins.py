@@ -7,6 +7,7 @@ The first thing to run when a station says "unknown driver": it shows what the p
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +48,27 @@ def _name_column(table: Any, header: str, names: list[str]) -> None:
     table.add_column(header, no_wrap=True, min_width=width)
 
 
-@click.command("plugins")
-@click.option(
+_PLUGIN_OPTION = click.option(
     "-p", "--plugin", "extra", multiple=True, metavar="MODULE",
     help="Also load this plugin module (or .py file); 'no:NAME' blocks a plugin. Repeatable.",
 )
+
+
+@click.group("plugins", invoke_without_command=True)
+@_PLUGIN_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (plugins and drivers) for tools.")
-def plugins(extra: tuple[str, ...], as_json: bool) -> int:
+@click.pass_context
+def plugins(click_ctx: click.Context, extra: tuple[str, ...], as_json: bool) -> int | None:
     """List plugins (source, hooks) and the instrument drivers they register.
 
     A driver class that breaks the driver contract is reported at its file:line (exit 4).
+    `litmus-seq plugins check DRIVER` runs the conformance suite on one driver.
 
     Loads what `run` loads: installed plugins, the project's plugins/*.py, the `plugins:` of
     litmus.yaml, and -p values.
     """
+    if click_ctx.invoked_subcommand is not None:
+        return None
     from litmus_seq.project import ProjectContext
 
     ctx = ProjectContext.for_path(Path.cwd())  # a broken litmus.yaml is reported (exit 4)
@@ -96,3 +104,64 @@ def plugins(extra: tuple[str, ...], as_json: bool) -> int:
     for line in doc["problems"]:
         click.echo(line, err=True)
     return 4 if doc["problems"] else 0
+
+
+@plugins.command("check")
+@click.argument("driver")
+@click.option("--resource", metavar="R", help="VISA resource (or whatever the driver takes) to connect to.")
+@click.option("--visa-library", metavar="LIB",
+              help="pyvisa backend, e.g. '@py' or 'sim.yaml@sim' (a relative path is from the current folder).")
+@click.option("--set", "values", multiple=True, metavar="KEY=VALUE",
+              help="A settings: value for the driver (YAML scalar), as in the station file. Repeatable.")
+@click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
+              help="Seconds any one call may take before its rule fails.")
+@_PLUGIN_OPTION
+def check(driver: str, resource: str | None, visa_library: str | None, values: tuple[str, ...],
+          timeout_s: float, extra: tuple[str, ...]) -> int:
+    """Run the driver conformance suite on DRIVER and print a table (exit 1 if a rule fails).
+
+    Rules: constructor (resource, settings); connect, close, identity present; options and
+    construction; connect; identity fields; calibration(); an unanswered query is a timeout
+    error; close twice; a call on a closed driver is an InstrumentError (error mapping).
+    """
+    import yaml
+
+    from litmus_seq.drivers.conformance import FAIL, PASS, check_driver
+    from litmus_seq.drivers.registry import collect_drivers
+    from litmus_seq.errors import ConfigError
+    from litmus_seq.plugins import get_plugin_manager
+    from litmus_seq.project import ProjectContext
+
+    settings: dict[str, Any] = {}
+    for item in values:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set timeout_ms=500")
+        settings[key] = yaml.safe_load(text) if text else ""
+    if visa_library:
+        path, at, backend = visa_library.rpartition("@")
+        if at and path:
+            visa_library = f"{Path(path).resolve()}@{backend}"
+        settings["visa_library"] = visa_library
+    ctx = ProjectContext.for_path(Path.cwd())
+    registry = collect_drivers(get_plugin_manager(project_root=ctx.root, extra=extra + tuple(ctx.config.plugins)))
+    cls = registry.get(driver)
+    results = check_driver(cls, resource=resource, settings=settings, timeout_s=timeout_s)
+    if sys.modules.get("litmus_seq.drivers.visa") is not None:
+        sys.modules["litmus_seq.drivers.visa"].close_resource_managers()
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Conformance of driver {driver} ({cls.__module__}:{cls.__qualname__})",
+                  title_justify="left")
+    _name_column(table, "rule", [r.rule for r in results])
+    table.add_column("result", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    style = {PASS: "green", FAIL: "bold red"}
+    for r in results:
+        table.add_row(r.rule, f"[{style.get(r.result, 'dim')}]{r.result}[/]", r.detail)
+    Console(highlight=False).print(table)
+    failed = [r for r in results if r.result == FAIL]
+    click.echo(f"{driver}: {len(results) - len(failed)} of {len(results)} rules passed or skipped, "
+               f"{len(failed)} failed")
+    return 1 if failed else 0
