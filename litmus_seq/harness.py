@@ -361,18 +361,18 @@ class Harness:
 
     @property
     def in_step(self) -> bool:
-        return bool(self._run._stack)
+        return self._run.step_path is not None
 
     def start_step(self, name: str, description: str | None = None) -> None:
         """Open a step (nested inside the open one, if any); close it with :meth:`end_step`."""
-        parent = self._run._stack[-1].path if self._run._stack else "main"
-        self._run.begin_step(f"{parent}/{name}" if parent != "main" else _path(name), name=name)
+        parent = self._run.step_path
+        self._run.begin_step(f"{parent}/{name}" if parent is not None else _path(name), name=name)
         if description:
             self._run.record("description", description)
 
     def end_step(self, outcome: str | None = None, error: str | None = None) -> str:
         """Close the innermost step; returns its outcome (at least ``outcome`` when given)."""
-        if not self._run._stack:
+        if self._run.step_path is None:
             raise RuntimeError("end_step(): no step is open")
         self._vector = None
         return self._run.end_step(outcome, error)  # type: ignore[no-any-return]
@@ -385,7 +385,7 @@ class Harness:
         from litmus_seq.errors import StepAborted
 
         self.start_step(name, description)
-        depth = len(self._run._stack)
+        path = self._run.step_path
         try:
             yield self
         except StepAborted:
@@ -395,7 +395,7 @@ class Harness:
         except BaseException as exc:
             self._run.abort(exc)
             raise
-        if len(self._run._stack) == depth:
+        if self._run.step_path == path:
             self.end_step()
 
     # -- vectors -------------------------------------------------------------------------------
@@ -417,14 +417,14 @@ class Harness:
             vector = self.vectors[vector]
         elif not isinstance(vector, Vector):
             vector = Vector(0, vector)
-        if not self._run._stack:
+        if self._run.step_path is None:
             raise RuntimeError("start_vector(): open a step first (harness.step(...) or start_step())")
         self._vector = vector
         self._run.begin_vector(vector.params, vector.index, retry)
 
     def end_vector(self, outcome: str | None = None, error: str | None = None) -> str:
         """Close the open vector; returns its outcome."""
-        if self._run._ctx is None:
+        if self._run.vector_context is None:
             raise RuntimeError("end_vector(): no vector is open")
         self._vector = None
         self._last_vector = self._run.end_vector(outcome, error)
@@ -437,7 +437,7 @@ class Harness:
         from litmus_seq.errors import StepAborted
 
         self.start_vector(vector, retry)
-        ctx = self._run._ctx
+        ctx = self._run.vector_context
         try:
             yield ctx
         except StepAborted:
@@ -447,7 +447,7 @@ class Harness:
         except BaseException as exc:
             self._run.abort(exc)
             raise
-        if self._run._ctx is ctx:
+        if self._run.vector_context is ctx:
             self.end_vector()
 
     def run_with_retry(self, vector: Vector | int, test_fn: Callable[[Vector], Any],
@@ -495,7 +495,7 @@ class Harness:
         names = list(self.limits) or list(self._vector.limits if self._vector is not None else ())
         if len(names) == 1:
             return names[0]
-        return self._run._stack[-1].name if self._run._stack else self.step_name
+        return self._run.step_name or self.step_name
 
     # -- measurements --------------------------------------------------------------------------
 
@@ -528,7 +528,7 @@ class Harness:
         if limit is not None:
             return self._intern(resolve_limit(_as_limit(name, limit), source="step"))
         params = self._vector.params if self._vector is not None else {}
-        path = self._run._stack[-1].path if self._run._stack else ""
+        path = self._run.step_path or ""
         found = self._limit_for(path, params, name)
         return found if found is not None else self._run.spec_limit(name, params)
 
@@ -539,7 +539,7 @@ class Harness:
         outcome. Outside any step, the measurement gets a step of its own named after it."""
         if limit is not None:
             limit = self.resolve_limit(name, limit)
-        if self._run._stack:
+        if self._run.step_path is not None:
             return self._run.measure(name, value, units=units, limit=limit, dut_pin=dut_pin,  # type: ignore[no-any-return]
                                      instrument=instrument, channel=channel)
         self.start_step(name)
@@ -575,12 +575,7 @@ class Harness:
 
     def diagnostic(self, message: str, *, error: bool = False) -> None:
         """A ``diagnostic.warning`` (or ``diagnostic.error``) event that changes no outcome."""
-        if not error:
-            self._run.warn(message)
-            return
-        from litmus_seq import events as ev
-
-        self._run.bus.emit(ev.ERROR, message=message, step_path=self._run._stack[-1].path if self._run._stack else None)
+        self._run.diagnostic(message, level="error" if error else "warning")
 
     # -- prompts -------------------------------------------------------------------------------
 
@@ -601,7 +596,7 @@ class Harness:
 
         if prompt_type not in ("confirm", "choice", "input"):
             raise ConfigError(f"prompt_type {prompt_type!r}: use confirm, choice or input")
-        implicit = not self._run._stack
+        implicit = self._run.step_path is None
         if implicit:
             self.start_step(name or "prompt")
         self._answers.pending = _answer(answer, prompt_type)
@@ -672,34 +667,17 @@ class Context:
     (``in_<key>`` columns), ``observe`` readings (``out_<key>``; arrays to the channel store),
     and ``measure`` (:meth:`Harness.measure`)."""
 
-    def __init__(self, harness: Harness, scope: str, target: Any = None) -> None:
+    def __init__(self, harness: Harness, scope: str) -> None:
         self._harness = harness
         self.scope = scope  # run | step | vector
-        self._target = target
-
-    def _emit(self, event_type: str, key: str, value: Any) -> None:
-        from litmus_seq import events as ev
-
-        run = self._harness._run
-        if self.scope == "vector":
-            path, index = self._target.step_path, self._target.vector_index
-        elif self.scope == "step":
-            path, index = self._target, None
-        else:
-            path, index = None, None
-        if event_type == ev.OBSERVED and (isinstance(value, (list, tuple)) or hasattr(value, "__array__")):
-            value = run.write_channel(key, value)
-        run.bus.emit(event_type, step_path=path, vector_index=index, key=key, value=value)
 
     def configure(self, key: str, value: Any) -> None:
-        from litmus_seq import events as ev
-
-        self._emit(ev.CONFIGURED, key, value)
+        """A stimulus value: an ``in_<key>`` column on this scope's rows."""
+        self._harness.run.configure(key, value, scope=self.scope)
 
     def observe(self, key: str, value: Any) -> None:
-        from litmus_seq import events as ev
-
-        self._emit(ev.OBSERVED, key, value)
+        """An observed value: an ``out_<key>`` column; arrays go to the channel store."""
+        self._harness.run.observe(key, value, scope=self.scope)
 
     def set_params(self, params: Mapping[str, Any]) -> None:
         """``configure`` every item."""
@@ -708,16 +686,8 @@ class Context:
 
     def set_observations(self, observations: Mapping[str, Any]) -> None:
         """Every item as an observed value, written as given (no channel store routing)."""
-        from litmus_seq import events as ev
-
         for key, value in observations.items():
-            Context._raw(self, ev.OBSERVED, key, value)
-
-    def _raw(self, event_type: str, key: str, value: Any) -> None:
-        run = self._harness._run
-        path = self._target.step_path if self.scope == "vector" else self._target if self.scope == "step" else None
-        index = self._target.vector_index if self.scope == "vector" else None
-        run.bus.emit(event_type, step_path=path, vector_index=index, key=key, value=value)
+            self._harness.run.observe(key, value, scope=self.scope, channel=False)
 
     def measure(self, name: str, value: Any, **kwargs: Any) -> str:
         """:meth:`Harness.measure` (the same event)."""
@@ -733,11 +703,11 @@ class _Scopes:
         self.run = Context(harness, "run")
 
     def current(self) -> Context:
-        run = self._harness._run
-        if run._ctx is not None:
-            return Context(self._harness, "vector", run._ctx)
-        if run._stack:
-            return Context(self._harness, "step", run._stack[-1].path)
+        run = self._harness.run
+        if run.vector_context is not None:
+            return Context(self._harness, "vector")
+        if run.step_path is not None:
+            return Context(self._harness, "step")
         return self.run
 
 

@@ -227,3 +227,35 @@ def test_a_role_the_run_never_uses_is_never_connected(project: Path, tmp_path: P
         assert set(session.instruments) == {"dmm"}
     assert [e["role"] for e in col.of("fixture.instrument_connected")] == ["dmm"]
     assert not (project / "calls.log").exists()  # the psu driver (rig.psu) was never constructed
+
+
+def test_scopes_accessors_and_diagnostics_for_front_doors(project: Path, tmp_path: Path) -> None:
+    from litmus_seq.errors import LitmusError
+    from litmus_seq.stores.events import iter_event_files, read_events
+
+    with _session(project, tmp_path) as session:
+        with session.start_run(dut_serial="SN") as run:
+            assert (run.step_path, run.step_name, run.vector_context) == (None, None, None)
+            run.configure("fixture", "FX-1")  # run scope: every row
+            with pytest.raises(LitmusError, match="no step is open"):
+                run.configure("x", 1, scope="step")
+            with run.step("s"):
+                assert (run.step_path, run.step_name) == ("main/s", "s")
+                run.configure("load", 0.5)  # step scope
+                with run.vector({"vin": 5.0}) as ctx:
+                    assert run.vector_context is ctx
+                    run.configure("late_fixture", "FX-2", scope="run")
+                    run.observe("trace", [1.0, 2.0], scope="step", channel=False)
+                    run.observe("temp", 24.5)
+                    run.diagnostic("relay chatter", level="error")
+                    run.measure("x", 1.0)
+                    with pytest.raises(LitmusError, match="scope 'suite'"):
+                        run.record("k", 1, scope="suite")
+                assert run.vector_context is None
+    rows = pq.read_table(run.result.parquet).to_pylist()
+    m = next(r for r in rows if r["record_type"] == "measurement")
+    assert (m["in_fixture"], m["in_late_fixture"], m["in_load"], m["out_temp"]) == ("FX-1", "FX-2", 0.5, 24.5)
+    assert m["out_trace"] == "[1.0, 2.0]"  # written as given (as text), not to the channel store
+    assert run.result.outcome == "passed"  # a diagnostic changes no outcome
+    errors = [e for p in iter_event_files(tmp_path / "d") for e in read_events(p) if e["event_type"] == "diagnostic.error"]
+    assert [(e["message"], e["step_path"]) for e in errors] == [("relay chatter", "main/s")]

@@ -585,35 +585,64 @@ class Run:
         if _SEVERITY[outcome] > _SEVERITY[ctx.outcome]:
             ctx.outcome = outcome
 
-    def _kv(self, event_type: str, key: str, value: Any) -> None:
+    @property
+    def step_path(self) -> str | None:
+        """The path of the innermost open step, or ``None`` outside any step."""
+        return self._stack[-1].path if self._stack else None
+
+    @property
+    def step_name(self) -> str | None:
+        """The name of the innermost open step, or ``None`` outside any step."""
+        return self._stack[-1].name if self._stack else None
+
+    @property
+    def vector_context(self) -> StepContext | None:
+        """The open vector's :class:`StepContext`, or ``None`` between vectors."""
+        return self._ctx
+
+    def _where(self, scope: str | None) -> tuple[str | None, int | None]:
+        """``(step_path, vector_index)`` of ``scope``: ``run``, ``step``, ``vector``, or ``None``
+        for the innermost one open."""
         ctx = self._ctx
-        if ctx is not None:
-            path, index = ctx.step_path, ctx.vector_index
-        else:
-            path, index = (self._stack[-1].path if self._stack else None), None
+        if scope is None:
+            scope = "vector" if ctx is not None else "step" if self._stack else "run"
+        if scope == "vector" and ctx is not None:
+            return ctx.step_path, ctx.vector_index
+        if scope == "step" and self._stack:
+            return self._stack[-1].path, None
+        if scope == "run":
+            return None, None
+        if scope in ("step", "vector"):
+            raise LitmusError(f"no {scope} is open: open one first, or give scope='run'")
+        raise LitmusError(f"scope {scope!r}: use 'run', 'step' or 'vector'")
+
+    def _kv(self, event_type: str, key: str, value: Any, scope: str | None = None) -> None:
+        path, index = self._where(scope)
         self.bus.emit(event_type, step_path=path, vector_index=index, key=key, value=value)
 
-    def record(self, key: str, value: Any) -> None:
-        """Free-form diagnostic data (JSON-able) on the open vector, step, or the run."""
-        self._kv(ev.RECORD, key, value)
+    def record(self, key: str, value: Any, *, scope: str | None = None) -> None:
+        """Free-form diagnostic data (JSON-able) on the open vector, step, or the run (or on
+        ``scope``: ``run``, ``step``, ``vector``)."""
+        self._kv(ev.RECORD, key, value, scope)
 
-    def configure(self, key: str, value: Any) -> None:
-        """A stimulus value (``in_<key>`` column) of the open vector, step, or the run."""
-        self._kv(ev.CONFIGURED, key, value)
+    def configure(self, key: str, value: Any, *, scope: str | None = None) -> None:
+        """A stimulus value (``in_<key>`` column) of the open vector, step, or the run (or of
+        ``scope``); a run's value lands on every row, a step's on that step's rows."""
+        self._kv(ev.CONFIGURED, key, value, scope)
 
-    def observe(self, key: str, value: Any) -> None:
-        """An observed value (``out_<key>`` column); a sequence of numbers goes to the channel
-        store and the column holds its ``channel://`` URI."""
-        if isinstance(value, (list, tuple)) or hasattr(value, "__array__") or type(value).__name__ == "array":
-            value = self.write_channel(key, value)
-        self._kv(ev.OBSERVED, key, value)
+    def observe(self, key: str, value: Any, *, scope: str | None = None, channel: bool = True) -> None:
+        """An observed value (``out_<key>`` column) of the open vector, step, or the run (or of
+        ``scope``); a sequence of numbers goes to the channel store and the column holds its
+        ``channel://`` URI, unless ``channel`` is false (the value is written as given)."""
+        if channel and (isinstance(value, (list, tuple)) or hasattr(value, "__array__")
+                        or type(value).__name__ == "array"):
+            value = self.write_channel(key, value, scope=scope)
+        self._kv(ev.OBSERVED, key, value, scope)
 
-    def write_channel(self, key: str, values: Any) -> str:
+    def write_channel(self, key: str, values: Any, *, scope: str | None = None) -> str:
         """Store an array through the channel store plugin (``litmus_seq_write_channel``) and
         emit ``channel.started``/``channel.ended``; returns its URI."""
-        ctx = self._ctx
-        path = ctx.step_path if ctx is not None else (self._stack[-1].path if self._stack else None)
-        index = ctx.vector_index if ctx is not None else None
+        path, index = self._where(scope)
         got = self.session.pm.hook.litmus_seq_write_channel(run_id=self.run_id, key=key, values=values,
                                                             step_path=path, vector_index=index)
         if got is None:
@@ -626,7 +655,15 @@ class Run:
 
     def warn(self, message: str) -> None:
         """A ``diagnostic.warning`` on the open step."""
-        self.bus.emit(ev.WARNING, message=message, step_path=self._stack[-1].path if self._stack else None)
+        self.diagnostic(message)
+
+    def diagnostic(self, message: str, *, level: str = "warning") -> None:
+        """A ``diagnostic.warning`` (``level="error"``: ``diagnostic.error``) on the open step;
+        it changes no outcome (to make the step errored, use :meth:`error`)."""
+        if level not in ("warning", "error"):
+            raise LitmusError(f"diagnostic level {level!r}: use 'warning' or 'error'")
+        self.bus.emit(ev.WARNING if level == "warning" else ev.ERROR, message=message,
+                      step_path=self._stack[-1].path if self._stack else None)
 
     def fail(self, reason: str) -> None:
         """Fail the open vector (or step) with ``reason``: the DUT did not meet its test."""
