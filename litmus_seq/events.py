@@ -50,6 +50,7 @@ CHANNEL_STARTED = "channel.started"
 CHANNEL_ENDED = "channel.ended"
 WARNING = "diagnostic.warning"
 ERROR = "diagnostic.error"
+LOG = "test.log"
 
 #: Fields of each event type beyond the common five. ``?`` marks optional fields (may be absent
 #: or ``None``). Subscribers (event store, run materializer, console, publishers) rely on these.
@@ -103,6 +104,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     CHANNEL_ENDED: ("key", "uri", "length", "path"),
     WARNING: ("message", "step_path?"),
     ERROR: ("message", "step_path?", "exception_type?", "traceback?"),
+    # a record of Python's logging while a step ran (litmus_seq.logging.capture_logs)
+    LOG: ("step_path?", "vector_index?", "level", "logger", "message", "file?", "line?"),
 }
 
 ALL_TYPES = tuple(FIELDS)
@@ -168,7 +171,7 @@ class EventBus:
     call per event. Everyone else uses :meth:`emit`.
     """
 
-    __slots__ = ("session_id", "run_id", "next_seq", "_buffer", "_deliver_batch", "_deliver_one",
+    __slots__ = ("session_id", "run_id", "next_seq", "clock_ns", "_buffer", "_deliver_batch", "_deliver_one",
                  "delivering", "pending_signal", "failures", "_reported")
 
     def __init__(
@@ -176,9 +179,13 @@ class EventBus:
         session_id: str,
         deliver_batch: Callable[..., Any],
         deliver_one: Callable[..., Any] | None = None,
+        clock_ns: Callable[[], int] | None = None,
     ) -> None:
         self.session_id = session_id
         self.run_id: str | None = None
+        #: what stamps events: nanoseconds since the epoch (the wall clock unless a front door
+        #: records what happened earlier, e.g. a submitted run with its own times)
+        self.clock_ns: Callable[[], int] = clock_ns if clock_ns is not None else time.time_ns
         #: the next ``seq`` of this session (strictly increasing from 1)
         self.next_seq: Callable[[], int] = itertools.count(1).__next__
         self._buffer: list[Event] = []
@@ -198,7 +205,7 @@ class EventBus:
         fields["session_id"] = self.session_id
         fields["run_id"] = self.run_id
         fields["seq"] = self.next_seq()
-        fields["timestamp"] = time.time_ns() // 1000
+        fields["timestamp"] = self.clock_ns() // 1000
         return self.push(fields)
 
     def emit_event(self, event: Event) -> Event:
@@ -207,7 +214,7 @@ class EventBus:
         event["run_id"] = self.run_id
         event["seq"] = self.next_seq()
         if "timestamp" not in event:
-            event["timestamp"] = time.time_ns() // 1000
+            event["timestamp"] = self.clock_ns() // 1000
         return self.push(event)
 
     def push(self, event: Event) -> Event:

@@ -117,8 +117,10 @@ def build_schema(kind: str, driver_names: list[str] | None = None) -> dict[str, 
 
 
 def build_schemas(driver_names: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Every kind's schema, by kind."""
-    return {kind: build_schema(kind, driver_names) for kind in SCHEMA_KINDS}
+    """Every kind's schema, by kind, and the schema of a submitted run document (``submit``)."""
+    from litmus_seq.submit import document_schema
+
+    return {**{kind: build_schema(kind, driver_names) for kind in SCHEMA_KINDS}, "submit": document_schema()}
 
 
 def installed_driver_names(project_root: Path | None = None) -> dict[str, type]:

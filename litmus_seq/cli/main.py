@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("litmus_seq.cli.results:show", "Show one run's steps and measurements."),
     "query": ("litmus_seq.cli.results:query", "Run a DuckDB SQL query over the run files."),
     "columns": ("litmus_seq.cli.results:columns", "List the columns of the run files and their types."),
+    "submit": ("litmus_seq.cli.submit:submit", "Store a run another tool recorded, sent as one JSON document."),
     "publish": ("litmus_seq.cli.publish:publish", "List or send again the --publish posts kept in the outbox."),
     "recover": ("litmus_seq.cli.recover:recover", "Rebuild run files from the event store after a crash."),
 }

@@ -275,8 +275,13 @@ class _Executor:
         except Exception as exc:
             raise InstrumentError(f"{action.role}.{action.method}: {type(exc).__name__}: {exc}") from exc
 
-    def _callable(self, spec: str) -> Callable[..., Any]:
-        return import_callable(spec, self.plan.root)
+    def _call_user(self, spec: str, ctx: StepContext, args: dict[str, Any]) -> Any:
+        """Call a ``python:`` callable; what it logs is kept as the step's ``test.log`` events."""
+        from litmus_seq.logging import capture_logs
+
+        fn = import_callable(spec, self.plan.root)
+        with capture_logs(self.run):
+            return fn(ctx, **args)
 
     def _run_action(self, step: PlannedStep, vector: Any, action: PlannedAction, ctx: StepContext,
                     names: dict[str, Any]) -> None:
@@ -287,7 +292,7 @@ class _Executor:
             if action.role is not None:
                 value = self._call_instrument(action, args)
             else:
-                value = self._callable(action.python)(ctx, **args)  # type: ignore[arg-type]
+                value = self._call_user(action.python, ctx, args)  # type: ignore[arg-type]
                 if value is None or action.measurement in ctx._measured:
                     return  # the callable recorded it through ctx.measure(), or returned nothing
             name = action.measurement
@@ -307,7 +312,7 @@ class _Executor:
                 time.sleep(seconds)
         elif kind == "python":
             args = action.render_args(names) if action.args is not None else {}
-            self._callable(action.python)(ctx, **args)  # type: ignore[arg-type]
+            self._call_user(action.python, ctx, args)  # type: ignore[arg-type]
         elif kind == "prompt":
             model = action.model
             self.run.prompt(model.prompt, type=model.type or "confirm", choices=model.choices or (),

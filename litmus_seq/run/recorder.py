@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import platform
 import socket
-import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -44,7 +43,6 @@ _PASSED, _FAILED, _ERRORED, _DONE, _SKIPPED, _TERMINATED = (
 _STEP_STARTED, _STEP_ENDED, _VECTOR_STARTED, _VECTOR_ENDED, _MEASUREMENT = (
     ev.STEP_STARTED, ev.STEP_ENDED, ev.VECTOR_STARTED, ev.VECTOR_ENDED, ev.MEASUREMENT,
 )
-time_ns = time.time_ns
 
 
 @dataclass(slots=True)
@@ -127,10 +125,11 @@ class Run:
         sequence: Mapping[str, Any] | None = None,
         names: Mapping[str, Any] | None = None,
         limits: Callable[[str, Mapping[str, Any], str], Any] | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.session = session
         self.bus: ev.EventBus = session.bus
-        self.run_id = uuid.uuid4().hex
+        self.run_id = run_id or uuid.uuid4().hex
         self.product = product if not isinstance(product, str) else None
         self.guardband_pct = float(guardband_pct or 0.0)
         #: what expressions and ``StepContext["x"]`` read: variables, then earlier results
@@ -148,6 +147,7 @@ class Run:
         self._ctx: StepContext | None = None
         self._cause: tuple[str, str] | None = None
         self._stopped: str | None = None
+        self._failed: str | None = None  # fail() outside any step: the run failed, this is why
         self._announced: set[str] = set()
         self._limit_dicts: dict[int, dict[str, Any]] = {}
         self._held: list[Any] = []
@@ -158,6 +158,7 @@ class Run:
         # the hot path stamps its own events (EventBus.push): one dict literal per event
         self._sid = session.session_id
         self._next_seq = self.bus.next_seq
+        self._clock_ns = self.bus.clock_ns
         self._push = self.bus.push
         self._pins_get = self.pins.get
         self._fixture_get = self.fixture_connections.get
@@ -306,6 +307,8 @@ class Run:
 
     def _decide(self) -> tuple[str, str | None]:
         rolled = oc.run_outcome(self.step_outcomes.values())
+        if self._failed is not None and _SEVERITY[rolled] < _SEVERITY[_FAILED]:
+            rolled = _FAILED
         cause = self._cause
         if cause is None and self.bus.failures:
             cause = classify(SubscriberError(*self.bus.failures[0]))
@@ -317,7 +320,7 @@ class Run:
             shown = ", ".join(unrun[:3]) + (f" and {len(unrun) - 3} more" if len(unrun) > 3 else "")
             why = f" ({self._stopped})" if self._stopped else ""
             return _ERRORED, f"the run ended before {len(unrun)} planned step(s) ran{why}: {shown}"
-        return rolled, None
+        return rolled, (self._failed if rolled == _FAILED else None)
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -331,7 +334,7 @@ class Run:
             step_index = planned.index(step_path) if planned and step_path in planned else self._index
         self._index = step_index + 1
         self._push({"event_type": _STEP_STARTED, "session_id": self._sid, "run_id": self.run_id,
-                    "seq": self._next_seq(), "timestamp": time_ns() // 1000, "step_path": step_path,
+                    "seq": self._next_seq(), "timestamp": self._clock_ns() // 1000, "step_path": step_path,
                     "step_index": step_index, "node_id": node_id or step_path, "name": name, "kind": kind,
                     "vector_count": vector_count})
         self._stack.append(_Step(step_path, name))
@@ -361,7 +364,7 @@ class Run:
             worst = _DONE
         path = st.path
         self._push({"event_type": _STEP_ENDED, "session_id": self._sid, "run_id": self.run_id,
-                    "seq": self._next_seq(), "timestamp": time_ns() // 1000, "step_path": path,
+                    "seq": self._next_seq(), "timestamp": self._clock_ns() // 1000, "step_path": path,
                     "outcome": worst, "error": err})
         self.step_outcomes[path] = worst
         if self._stack:
@@ -409,7 +412,7 @@ class Run:
         path = self._stack[-1].path
         params = params if params is not None else {}
         self._push({"event_type": _VECTOR_STARTED, "session_id": self._sid, "run_id": self.run_id,
-                    "seq": self._next_seq(), "timestamp": time_ns() // 1000, "step_path": path,
+                    "seq": self._next_seq(), "timestamp": self._clock_ns() // 1000, "step_path": path,
                     "vector_index": index, "retry": retry, "params": params})
         ctx = self._ctx = StepContext(self, params, path, index, retry)
         return ctx
@@ -428,7 +431,7 @@ class Run:
             if error is None and (o == _FAILED or o == _ERRORED):
                 error = ctx.failure
         self._push({"event_type": _VECTOR_ENDED, "session_id": self._sid, "run_id": self.run_id,
-                    "seq": self._next_seq(), "timestamp": time_ns() // 1000, "step_path": ctx.step_path,
+                    "seq": self._next_seq(), "timestamp": self._clock_ns() // 1000, "step_path": ctx.step_path,
                     "vector_index": ctx.vector_index, "retry": ctx.retry, "outcome": o, "error": error})
         self._stack[-1].vectors[ctx.vector_index] = (o, error)
         if flush:
@@ -460,6 +463,12 @@ class Run:
         if self._ctx is ctx:
             self.end_vector()
 
+    @property
+    def open_vector(self) -> tuple[str, int] | None:
+        """``(step_path, vector_index)`` of the open vector, or ``None``."""
+        ctx = self._ctx
+        return None if ctx is None else (ctx.step_path, ctx.vector_index)
+
     def _current(self) -> StepContext:
         ctx = self._ctx
         if ctx is None:
@@ -471,17 +480,19 @@ class Run:
     # -- results -------------------------------------------------------------------------------
 
     def measure(self, name: str, value: Any, *, units: str | None = None, limit: Any = None,
-                dut_pin: str | None = None, instrument: str | None = None, channel: str | None = None) -> str:
+                dut_pin: str | None = None, instrument: str | None = None, channel: str | None = None,
+                verdict: str | None = None) -> str:
         """Record and judge a measurement in the open vector (opened with index 0 if the step has
         none); returns its outcome. The limit is ``limit`` if given (a :class:`~litmus_seq.limits.Limit`,
         its YAML form as a dict, or a resolved limit), else the run's ``limits`` callable, else
         the product's spec of that name with the run's guardband (band chosen by the vector's
         parameters), else none: recorded unjudged, ``done``."""
         return self.measure_in(self._current(), name, value, units=units, limit=limit, dut_pin=dut_pin,
-                               instrument=instrument, channel=channel)
+                               instrument=instrument, channel=channel, verdict=verdict)
 
     def measure_in(self, ctx: StepContext, name: str, value: Any, *, units: str | None = None, limit: Any = None,
-                   dut_pin: str | None = None, instrument: str | None = None, channel: str | None = None) -> str:
+                   dut_pin: str | None = None, instrument: str | None = None, channel: str | None = None,
+                   verdict: str | None = None) -> str:
         """:meth:`measure` into a given vector context (``StepContext.measure``)."""
         if limit is None:
             resolved = self._limits(ctx.step_path, ctx.params, name) if self._limits is not None else None
@@ -489,7 +500,7 @@ class Run:
                 resolved = self.spec_limit(name, ctx.params, units)
         else:
             resolved = self._explicit_limit(limit)
-        return self.judge(ctx, name, value, resolved, units, instrument, channel, dut_pin)
+        return self.judge(ctx, name, value, resolved, units, instrument, channel, dut_pin, verdict)
 
     def _explicit_limit(self, limit: Any) -> Any:
         """A limit given to :meth:`measure`, resolved once per distinct value."""
@@ -527,9 +538,11 @@ class Run:
         return hit
 
     def judge(self, ctx: StepContext, name: str, value: Any, limit: Any, units: str | None,
-              role: str | None, channel: str | None, dut_pin: str | None = None) -> str:
+              role: str | None, channel: str | None, dut_pin: str | None = None, verdict: str | None = None) -> str:
         """Judge ``value`` against a resolved ``limit`` (or none) and emit ``test.measurement``;
-        the per-measurement hot path under :meth:`measure`. Returns the outcome."""
+        the per-measurement hot path under :meth:`measure`. ``verdict`` is an outcome judged
+        elsewhere (a tool submitting its results), recorded instead of judging. Returns the
+        outcome."""
         ctx._measured.add(name)
         text = None
         if value.__class__ is float:
@@ -558,10 +571,12 @@ class Run:
                 self._held.append(limit)
             if units is None:
                 units = limit.units
+        if verdict is not None:
+            outcome = verdict
         self.names[name] = value
         self._push({
             "event_type": _MEASUREMENT, "session_id": self._sid, "run_id": self.run_id,
-            "seq": self._next_seq(), "timestamp": time_ns() // 1000, "step_path": ctx.step_path,
+            "seq": self._next_seq(), "timestamp": self._clock_ns() // 1000, "step_path": ctx.step_path,
             "vector_index": ctx.vector_index, "retry": ctx.retry, "name": name, "value": num, "text": text,
             "units": units, "outcome": outcome, "marginal": marginal, "limit": ldict, "instrument": role,
             "channel": channel, "dut_pin": dut_pin if dut_pin is not None else self._pins_get(name),
@@ -576,7 +591,7 @@ class Run:
     def _emit_answer(self, ctx: StepContext, name: str, text: str, outcome: str) -> None:
         self._push({
             "event_type": _MEASUREMENT, "session_id": self._sid, "run_id": self.run_id,
-            "seq": self._next_seq(), "timestamp": time_ns() // 1000, "step_path": ctx.step_path,
+            "seq": self._next_seq(), "timestamp": self._clock_ns() // 1000, "step_path": ctx.step_path,
             "vector_index": ctx.vector_index, "retry": ctx.retry, "name": name, "value": None, "text": text,
             "units": None, "outcome": outcome, "marginal": False, "limit": None, "instrument": None,
             "channel": None, "dut_pin": self.pins.get(name), "fixture_connection": self.fixture_connections.get(name),
@@ -653,6 +668,18 @@ class Run:
         self.bus.emit(ev.CHANNEL_ENDED, key=key, uri=uri, length=len(values), path=None if file is None else str(file))
         return uri
 
+    def log(self, *, level: str, logger: str, message: str, file: str | None = None,
+            line: int | None = None) -> None:
+        """A record of Python's logging (``test.log``) on the open vector, step, or the run
+        (:func:`litmus_seq.logging.capture_logs` calls this)."""
+        ctx = self._ctx
+        if ctx is not None:
+            path, index = ctx.step_path, ctx.vector_index
+        else:
+            path, index = (self._stack[-1].path if self._stack else None), None
+        self.bus.emit(ev.LOG, step_path=path, vector_index=index, level=level, logger=logger, message=message,
+                      file=file, line=line)
+
     def warn(self, message: str) -> None:
         """A ``diagnostic.warning`` on the open step."""
         self.diagnostic(message)
@@ -666,7 +693,12 @@ class Run:
                       step_path=self._stack[-1].path if self._stack else None)
 
     def fail(self, reason: str) -> None:
-        """Fail the open vector (or step) with ``reason``: the DUT did not meet its test."""
+        """Fail the open vector (or step; outside any step, the run) with ``reason``: the DUT did
+        not meet its test."""
+        if self._ctx is None and not self._stack:
+            if self._failed is None:
+                self._failed = reason
+            return
         self._mark(_FAILED, reason)
 
     def error(self, exc: BaseException | str) -> str:

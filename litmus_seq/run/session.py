@@ -12,7 +12,7 @@ import platform
 import socket
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ class Session:
     (recorded on their rows); ``pm`` the plugin manager with the stores and reporters already registered
     (a fresh one with the installed and ``plugins`` modules is made when omitted); ``root`` the
     folder relative station paths (a pyvisa-sim file) are resolved against; ``listeners`` extra
-    plugins registered for the session's lifetime. Use as a context manager::
+    plugins registered for the session's lifetime; ``clock_ns`` what stamps the events
+    (nanoseconds since the epoch; the wall clock when omitted). Use as a context manager::
 
         with Session(station, pm=pm) as session:
             with session.start_run(dut_serial="SN1") as run:
@@ -50,6 +51,7 @@ class Session:
         listeners: Iterable[Any] = (),
         live: bool = False,
         allow_expired_cal: bool = False,
+        clock_ns: Callable[[], int] | None = None,
     ) -> None:
         if pm is None:
             from litmus_seq.plugins import get_plugin_manager
@@ -73,6 +75,7 @@ class Session:
         #: the outcome of the last run sealed in this session
         self.last_outcome: str | None = None
         self._listeners = list(listeners)
+        self._clock_ns = clock_ns
         self._registered: list[Any] = []
         self._registry: Any = None
         self._open = False
@@ -95,7 +98,7 @@ class Session:
             self._registered.append(listener)
         hook = self.pm.hook
         deliver_one = hook.litmus_seq_event if hook.litmus_seq_event.get_hookimpls() else None
-        self.bus = ev.EventBus(self.session_id, ev.subscribers(hook.litmus_seq_events), deliver_one)
+        self.bus = ev.EventBus(self.session_id, ev.subscribers(hook.litmus_seq_events), deliver_one, self._clock_ns)
         active_buses.append(self.bus)
         self._open = True
         st = self.station

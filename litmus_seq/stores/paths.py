@@ -111,3 +111,21 @@ def _locked(path: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def move_new(src: Path, dst: Path) -> Path:
+    """Move ``src`` to ``dst``, or to ``dst`` with ``_2``, ``_3``… before its suffix when that
+    name is taken: a file is never overwritten, even by a writer racing for the same name (the
+    hard link either creates the name or fails). Returns where the file went."""
+    stem, suffix = dst.name.split(".", 1) if "." in dst.name else (dst.name, "")
+    suffix = f".{suffix}" if suffix else ""
+    target, n = dst, 2
+    while True:
+        try:
+            os.link(src, target)
+        except FileExistsError:
+            target = dst.with_name(f"{stem}_{n}{suffix}")
+            n += 1
+            continue
+        os.unlink(src)
+        return target
