@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from litmus_seq.limits import Limit, ResolvedLimit
     from litmus_seq.plan import Plan, build_plan, load_plan
     from litmus_seq.run import Run, RunResult, Session, StepContext, preflight, run_plan, station_process
+    from litmus_seq.client import LitmusClient, RunSummary
     from litmus_seq.stores import register_stores
 
 __version__ = "0.1.0"
@@ -68,6 +69,8 @@ _LAZY: dict[str, str] = {
     "preflight": "litmus_seq.run.preflight",
     "station_process": "litmus_seq.run.process",
     "register_stores": "litmus_seq.stores",
+    "LitmusClient": "litmus_seq.client",
+    "RunSummary": "litmus_seq.client",
 }
 
 __all__ = [
@@ -101,6 +104,8 @@ __all__ = [
     "preflight",
     "station_process",
     "register_stores",
+    "LitmusClient",
+    "RunSummary",
 ]
 
 
