@@ -229,10 +229,7 @@ class Harness:
         custom: Mapping[str, Any] | None = None,
         run_name: str | None = None,
     ) -> None:
-        from litmus_seq import models
-        from litmus_seq.plugins import get_plugin_manager
-        from litmus_seq.run.session import Session
-        from litmus_seq.stores import register_stores
+        from litmus_seq.run.recording import open_recording
 
         self.config = load_config(config)
         self.step_name = step_name
@@ -247,37 +244,16 @@ class Harness:
         self.project = ctx
         if station is None:
             station = ctx.config.station
-        if isinstance(station, (str, Path)):
-            station = ctx.load_station(str(station))
-        if isinstance(product, (str, Path)):
-            product = ctx.load_product(str(product))
-        if product is not None and not isinstance(product, models.Product):
-            raise ConfigError(f"product: expected a product id, a file or a litmus_seq.models.Product, "
-                              f"got {type(product).__name__}")
-        if guardband_pct is None:
-            guardband_pct = ctx.config.guardband_pct or 0.0
         self.data_dir = ctx.data_dir(str(data_dir) if data_dir is not None else None)
-        pm = get_plugin_manager(project_root=ctx.root, extra=tuple(plugins) + tuple(ctx.config.plugins))
-        self._stores = register_stores(pm, self.data_dir)
         self._answers = _Answers()
-        self.session = Session(station, pm=pm, root=ctx.root, mock_roles=mock_roles, operator=operator,
-                               listeners=(self._answers, *listeners))
-        try:
-            self.session.open()
-            self._run = self.session.start_run(
-                dut_serial=dut_serial, product=product, guardband_pct=guardband_pct, operator=operator,
-                phase=phase, custom=custom,
-                sequence={"name": run_name, "project_name": getattr(ctx.config, "name", None) or ctx.root.name},
-                limits=self._limit_for)
-            if steps is not None:
-                self._run.discover([{"step_path": _path(s), "name": s, "step_index": i, "kind": "test",
-                                     "phase": "main", "vector_count": 1} for i, s in enumerate(steps)])
-        except BaseException:
-            try:
-                self.session.close()
-            finally:
-                self._stores.close()
-            raise
+        self._recording = open_recording(
+            ctx, data_dir=self.data_dir, station=station, product=product, plugins=plugins, mock_roles=mock_roles,
+            listeners=(self._answers, *listeners), operator=operator, guardband_pct=guardband_pct,
+            steps=None if steps is None else [{"step_path": _path(s), "name": s, "step_index": i, "kind": "test",
+                                               "phase": "main", "vector_count": 1} for i, s in enumerate(steps)],
+            sequence={"name": run_name}, dut_serial=dut_serial, phase=phase, custom=custom, limits=self._limit_for)
+        self.session = self._recording.session
+        self._run = self._recording.run
         self.result: Any = None
         self._limits_seen: dict[Any, ResolvedLimit] = {}
         self._vector: Vector | None = None
@@ -311,12 +287,8 @@ class Harness:
         try:
             if exc is not None:
                 self._run.abort(exc)
-            self.result = self._run.finish()
         finally:
-            try:
-                self.session.close()
-            finally:
-                self._stores.close()
+            self.result = self._recording.close()
         return self.result.outcome  # type: ignore[no-any-return]
 
     @property

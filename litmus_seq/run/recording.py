@@ -68,6 +68,9 @@ def resolve_product(project: Any, product: Any) -> Any:
 
     if product is None or isinstance(product, models.Product):
         return product
+    if not isinstance(product, (str, Path)):
+        raise ConfigError(f"product: expected a product id, a file or a litmus_seq.models.Product, "
+                          f"got {type(product).__name__}")
     return project.load_product(str(product))
 
 
@@ -84,11 +87,13 @@ def open_recording(
     operator: str | None = None,
     guardband_pct: float | None = None,
     steps: list[Mapping[str, Any]] | None = None,
+    sequence: Mapping[str, Any] | None = None,
     clock: Callable[[], int] | None = None,
     **context: Any,
 ) -> Recording:
     """Open the stores on ``data_dir``, a session on ``station`` and a run of ``product``;
-    ``steps`` (``discover`` items) declares the planned steps, ``clock`` (nanoseconds since
+    ``steps`` (``discover`` items) declares the planned steps, ``sequence`` names what is run
+    (``name``, ``version``, ``file``; the project's name is filled in), ``clock`` (nanoseconds since
     the epoch) stamps the events instead of the wall clock, and ``context`` goes to
     :meth:`~litmus_seq.run.Session.start_run` (``dut_serial``, ``phase``, ``custom``, ``run_id``…).
     Configuration mistakes raise :class:`~litmus_seq.errors.ConfigError` before anything is
@@ -107,9 +112,9 @@ def open_recording(
                       listeners=listeners, clock_ns=clock)
     try:
         session.open()
-        sequence = {"project_name": getattr(project.config, "name", None) or project.root.name}
+        names = {"project_name": getattr(project.config, "name", None) or project.root.name, **(sequence or {})}
         run = session.start_run(product=product_model, guardband_pct=guardband_pct, operator=operator,
-                                sequence=sequence, **context)
+                                sequence=names, **context)
         if steps is not None:
             run.discover(steps)
     except BaseException:
