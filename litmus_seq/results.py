@@ -90,6 +90,18 @@ class Results:
         #: one line per run file that could not be read (the caller decides how to show them)
         self.warnings: list[str] = []
 
+    def logs(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+        """What a run's code logged while its steps ran (``test.log`` events, in order), read
+        from its session's event file; empty when that file is gone."""
+        from litmus_seq import events as ev
+        from litmus_seq.stores.events import read_events
+
+        sid, rid = run.get("session_id"), run.get("run_id")
+        if not sid:
+            return []
+        return [e for f in sorted(self.data_dir.glob(f"events/*/{sid}.arrow")) for e in read_events(f)
+                if e.get("event_type") == ev.LOG and e.get("run_id") == rid]
+
     # -- files ---------------------------------------------------------------------------------
 
     def _check_folder(self) -> None:

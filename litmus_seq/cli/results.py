@@ -118,17 +118,20 @@ def show(run_ref: str, data_dir: str | None, every: bool, as_json: bool) -> int:
                 "run": summary,
                 "steps": [r for r in rows if r["record_type"] == "step"],
                 "measurements": [r for r in rows if r["record_type"] == "measurement"],
+                "logs": results.logs(summary),
             })
         else:
             if i:
                 click.echo("")
-            _show_text(summary, rows)
+            _show_text(summary, rows, results.logs(summary))
     if as_json:
         click.echo(_json(docs if every else docs[0]))
     return 0
 
 
-def _show_text(summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def _show_text(summary: dict[str, Any], rows: list[dict[str, Any]], logs: list[dict[str, Any]]) -> None:
+    from litmus_seq.logging import format_record
+
     run = next(r for r in rows if r["record_type"] == "run")
     steps = [r for r in rows if r["record_type"] == "step"]
     meas: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
@@ -160,6 +163,9 @@ def _show_text(summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
             w(f"             ! {err}")
         for m in meas.get((s["step_path"], s["vector_index"]), []):
             w(f"             {_measurement_line(m)}")
+        for e in logs:
+            if e.get("step_path") == s["step_path"] and e.get("vector_index") in (None, s["vector_index"]):
+                w(f"             log: {format_record(e)}")
 
 
 def _measurement_line(row: dict[str, Any]) -> str:

@@ -228,8 +228,12 @@ def step_excinfo(step: StepResult) -> dict[str, Any] | None:
 
 
 def _log_text(diagnostics: list[dict[str, Any]]) -> str:
+    """A step's log: what its code logged (``test.log``) and its diagnostics, in order."""
+    from litmus_seq.logging import format_record
+
     levels = {ev.ERROR: "ERROR", ev.WARNING: "WARNING"}
-    return "".join(f"{levels.get(d.get('event_type'), 'INFO')} {d.get('message')}\n" for d in diagnostics)
+    return "".join((format_record(d) if d.get("event_type") == ev.LOG
+                    else f"{levels.get(d.get('event_type'), 'INFO')} {d.get('message')}") + "\n" for d in diagnostics)
 
 
 def _measurement_doc(m: dict[str, Any]) -> dict[str, Any]:
@@ -453,7 +457,7 @@ class StepReporter:
                     step.error = e.get("error")
                     run.steps.append(step)
                     self._guarded(self.on_step, step, run)
-            elif t == ev.ERROR or t == ev.WARNING:
+            elif t == ev.ERROR or t == ev.WARNING or t == ev.LOG:
                 if run is not None:
                     step = run.open_steps.get(e.get("step_path") or "")
                     (step.diagnostics if step is not None else run.diagnostics).append(e)
