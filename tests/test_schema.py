@@ -142,8 +142,8 @@ def test_cli_writes_all_schemas(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["schema", "--out", str(out), "--no-plugins"]) == 0
     printed = capsys.readouterr().out.splitlines()
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(f"{k}.schema.json" for k in SCHEMA_KINDS)
-    assert len(printed) == len(SCHEMA_KINDS) and all(line.startswith("wrote: ") for line in printed)
+    assert names == sorted([f"{k}.schema.json" for k in SCHEMA_KINDS] + ["submit.schema.json"])
+    assert len(printed) == len(names) and all(line.startswith("wrote: ") for line in printed)
     loaded = json.loads((out / "sequence.schema.json").read_text())
     assert loaded["$schema"] == DRAFT_07
 
