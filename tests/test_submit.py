@@ -85,9 +85,9 @@ def test_a_submitted_run_equals_the_same_run_recorded_with_the_client(project: P
 
 def test_submitted_times_stamp_the_run(project: Path, tmp_path: Path) -> None:
     cli("submit", str(write(tmp_path / "doc.json", DOC)), "--data-dir", "data", cwd=project)
-    (started, ended) = duckdb.execute("SELECT strftime(run_started_at, '%Y-%m-%dT%H:%M:%S'), "
+    ((started, ended),) = duckdb.sql("SELECT strftime(run_started_at, '%Y-%m-%dT%H:%M:%S'), "
                                   "strftime(run_ended_at, '%Y-%m-%dT%H:%M:%S') FROM "
-                                  "read_parquet('data/runs/**/*.parquet') WHERE record_type = 'run'").fetchone()
+                                  "read_parquet('data/runs/**/*.parquet') WHERE record_type = 'run'").fetchall()
     assert (started, ended) == ("2026-12-01T10:00:00", "2026-12-01T10:05:00")
     assert [p.parent.name for p in Path("data/runs").glob("*/*.parquet")] == ["2026-12-01"]
 
@@ -158,8 +158,8 @@ def test_with_a_product_every_measurement_is_judged_or_explicitly_unjudged(proje
     doc["steps"][0]["measurements"][1]["outcome"] = "passed"
     proc = cli("submit", str(write(tmp_path / "d.json", doc)), "--data-dir", "data", cwd=project)
     assert proc.returncode == 0, proc.stderr
-    (src, gb) = duckdb.execute("SELECT limit_source, limit_guardband_pct FROM read_parquet('data/runs/**/*.parquet') "
-                           "WHERE measurement_name = 'rail'").fetchone()
+    ((src, gb),) = duckdb.sql("SELECT limit_source, limit_guardband_pct FROM read_parquet('data/runs/**/*.parquet') "
+                           "WHERE measurement_name = 'rail'").fetchall()
     assert (src, gb) == ("spec", 10)
 
 
