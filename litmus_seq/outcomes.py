@@ -63,6 +63,7 @@ EXIT_CODES: dict[str, int] = {
 }
 
 
-def exit_code(outcome: str) -> int:
-    """The CLI exit code for a run outcome (DESIGN §3)."""
-    return EXIT_CODES.get(outcome, 0)
+def exit_code(outcome: str | None) -> int:
+    """The CLI exit code for a run outcome (DESIGN §3). Anything that is not a sealed run's
+    outcome (none at all, or a step-level word) is 3, errored: an exit code of 0 is earned."""
+    return EXIT_CODES.get(outcome, EXIT_CODES[ERRORED]) if outcome is not None else EXIT_CODES[ERRORED]
