@@ -25,9 +25,36 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def litmus_seq_register_drivers(registry: DriverRegistry) -> None:
     """Register instrument driver classes: ``registry.register("vendor.model", DriverClass)``.
 
-    The engine constructs ``DriverClass(resource=<str or None>, settings=<dict>)`` and calls
-    ``connect()``, ``identity()`` and, at the end, ``close()``. A name registered twice is an error
-    naming both plugins.
+    Called once per plugin manager, when the drivers are first needed (``validate``, ``plugins``,
+    preflight). The engine constructs ``DriverClass(resource=<str or None>, settings=<dict>)``,
+    calls ``connect()`` and ``identity()`` when a run first uses the role, and ``close()`` at the
+    end of the session. The class may declare ``options_model`` (a pydantic model of its
+    ``settings:``) and ``calibration() -> {"due", "certificate"}``; ``litmus-seq plugins check``
+    tests the whole contract. A name registered twice is an error naming both plugins. Return
+    nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def litmus_seq_identify_driver(idn: str, resource: str | None) -> str | None:
+    """Name the driver for an instrument of a ``driver: auto`` role; the first name wins.
+
+    Called when such a role connects, with its ``*IDN?`` reply (``"Maker,Model,Serial,Firmware"``)
+    and its resource string. Return a registered driver name, or ``None`` to let the next plugin
+    answer. The built-in generic SCPI drivers answer with ``trylast=True`` so that a vendor plugin
+    knowing the exact model is asked first: implement this hook without ``trylast``.
+    """
+
+
+@hookspec
+def litmus_seq_add_options(parser: Any) -> None:
+    """Add command-line options to ``litmus-seq run``: ``parser.addoption("--soak-s", type=float,
+    default=60.0, help="...")`` (the arguments of :meth:`argparse.ArgumentParser.add_argument`).
+
+    Called once per ``run``, after the project's plugins are loaded. The values are on the
+    session as ``session.options`` (a dict keyed by the option's destination, ``soak_s``), e.g.
+    in ``litmus_seq_session_start``. Give values as ``--soak-s=90`` or after the sequence
+    file. Return nothing.
     """
 
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from litmus_seq import hookspecs
-from litmus_seq.errors import Location, PluginError, Problem
+from litmus_seq.errors import ConfigError, LitmusError, Location, PluginError, Problem
 from litmus_seq.suggest import did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +52,7 @@ __all__ = [
     "describe_plugin",
     "get_plugin_manager",
     "plugin_info",
+    "plugin_options",
     "register_builtin",
 ]
 
@@ -557,3 +558,59 @@ def _where(exc: BaseException) -> str:
         return ""
     last = frames[-1]
     return f" at {last.filename}:{last.lineno}"
+
+
+# --------------------------------------------------------------------------- run options
+
+
+class _OptionParser:
+    """What ``litmus_seq_add_options(parser)`` receives: ``addoption`` takes the arguments of
+    :meth:`argparse.ArgumentParser.add_argument`; a mistake is a user error, never an exit."""
+
+    def __init__(self) -> None:
+        import argparse
+
+        class Parser(argparse.ArgumentParser):
+            def error(self, message: str) -> Any:  # argparse would print usage and exit(2)
+                raise ConfigError(f"run: {message}")
+
+        self._parser = Parser(prog="litmus-seq run", add_help=False, allow_abbrev=False)
+        self.names: list[str] = []
+        self.plugin: str | None = None
+
+    def addoption(self, *names: str, **kwargs: Any) -> None:
+        import argparse
+
+        try:
+            action = self._parser.add_argument(*names, **kwargs)
+        except (argparse.ArgumentError, TypeError, ValueError) as exc:
+            raise PluginError(f"plugin {self.plugin!r}: litmus_seq_add_options: cannot add {names}: {exc}") from exc
+        self.names += action.option_strings
+
+
+def plugin_options(pm: pluggy.PluginManager, args: Sequence[str], known: Sequence[str] = ()) -> dict[str, Any]:
+    """Parse ``args`` (what ``run`` did not recognise) with the options plugins add through
+    ``litmus_seq_add_options``; the values by destination. An unknown option is a
+    :class:`~litmus_seq.errors.ConfigError` with a "did you mean" among ``known`` (``run``'s own
+    options) and the plugins' options.
+    """
+    from litmus_seq.suggest import did_you_mean
+
+    parser = _OptionParser()
+    for impl in reversed(pm.hook.litmus_seq_add_options.get_hookimpls()):
+        parser.plugin = impl.plugin_name
+        try:
+            impl.function(**({"parser": parser} if "parser" in impl.argnames else {}))
+        except LitmusError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's fault, reported with its name
+            raise PluginError(f"{describe_plugin(pm, impl.plugin_name, exc)}: litmus_seq_add_options failed: "
+                              f"{type(exc).__name__}: {exc}") from exc
+    values, rest = parser._parser.parse_known_args(list(args))
+    if rest:
+        word = rest[0].split("=", 1)[0]
+        if word.startswith("-"):
+            raise ConfigError(f"run: unknown option {word!r}{did_you_mean(word, [*known, *parser.names])}; "
+                              f"`litmus-seq run --help` lists run's options, `litmus-seq plugins` the plugins")
+        raise ConfigError(f"run: unexpected argument {word!r}: give one sequence file")
+    return vars(values)

@@ -66,7 +66,7 @@ def test_builtin_drivers_are_registered_by_the_builtin_plugin() -> None:
     pm = get_plugin_manager(entry_points=False)
     rows = info_by_name(pm)
     assert rows["litmus_seq.drivers"]["source"] == "builtin"
-    assert rows["litmus_seq.drivers"]["hooks"] == ["litmus_seq_register_drivers"]
+    assert rows["litmus_seq.drivers"]["hooks"] == ["litmus_seq_identify_driver", "litmus_seq_register_drivers"]
     reg = collect_drivers(pm)
     assert {"mock", "scpi.dmm", "scpi.psu", "scpi.eload"} <= set(reg.names())
     assert reg.owner("scpi.psu") == "litmus_seq.drivers"
@@ -452,3 +452,53 @@ def test_direct_caller_matches_the_hook_and_follows_registrations() -> None:
     pm.unregister(wrapper)
     call(events=[7])
     assert seen == [("second", None), ("first", 1)]
+
+
+# --------------------------------------------------------------------------- run options
+
+
+OPTIONS_PLUGIN = '''\
+from pathlib import Path
+
+from litmus_seq import hookimpl
+
+
+@hookimpl
+def litmus_seq_add_options(parser):
+    parser.addoption("--soak-s", type=float, default=60.0, help="soak time")
+
+
+@hookimpl
+def litmus_seq_session_start(session):
+    Path("soak.txt").write_text(repr(session.options["soak_s"]))
+'''
+
+
+def test_plugin_options_of_run_reach_the_session_and_mistakes_are_one_line(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    project = tmp_path / "proj"
+    shutil.copytree(REPO / "tests" / "data" / "drivers" / "project", project)
+    (project / "plugins" / "soak.py").write_text(OPTIONS_PLUGIN)
+    env = {k: v for k, v in os.environ.items() if k != "LITMUS_DATA_DIR"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "litmus_seq.cli.main", "run", *args], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+    ok = run("sequences/meter.yaml", "--soak-s=2.5", "--data-dir", "data")
+    assert ok.returncode == 0, ok.stderr
+    assert (project / "soak.txt").read_text() == "2.5"
+    assert run("sequences/meter.yaml", "--data-dir", "data").returncode == 0
+    assert (project / "soak.txt").read_text() == "60.0"  # the plugin's default
+    typo = run("sequences/meter.yaml", "--soak-ss=3")
+    assert typo.returncode == 4
+    assert typo.stderr.strip() == ("run: unknown option '--soak-ss' (did you mean '--soak-s'?); `litmus-seq run "
+                                   "--help` lists run's options, `litmus-seq plugins` the plugins")
+    builtin_typo = run("sequences/meter.yaml", "--data-dri", "x")
+    assert builtin_typo.returncode == 4 and "did you mean '--data-dir'?" in builtin_typo.stderr
+    bad = run("sequences/meter.yaml", "--soak-s=long")
+    assert bad.returncode == 4 and "argument --soak-s: invalid float value: 'long'" in bad.stderr
+    assert "Traceback" not in typo.stderr + bad.stderr + builtin_typo.stderr

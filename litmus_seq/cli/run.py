@@ -47,7 +47,7 @@ def _reporters(junit_file: str | None, pubdir: str | None, publish_url: str | No
     return reporters
 
 
-@click.command()
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("sequence", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--station", "station_ref", metavar="ID|FILE", help="Station id (stations/<id>.yaml) or file.")
 @click.option("--dut", "dut_serial", metavar="SERIAL", help="Serial number of the unit under test.")
@@ -64,7 +64,9 @@ def _reporters(junit_file: str | None, pubdir: str | None, publish_url: str | No
 @click.option("--junit", "junit_file", metavar="FILE", help="Write a JUnit XML report (one testcase per step) for CI.")
 @click.option("--pubdir", metavar="DIR", help="Write each step result to DIR/<step_path>/<n>.<outcome>/.")
 @click.option("--publish", "publish_url", metavar="URL", help="POST each step result as JSON to URL (http/https).")
+@click.pass_context
 def run(
+    click_ctx: click.Context,
     sequence: Path,
     station_ref: str | None,
     dut_serial: str | None,
@@ -81,9 +83,12 @@ def run(
     publish_url: str | None = None,
     allow_expired_cal: bool = False,
 ) -> int:
-    """Run SEQUENCE on a station and record events, waveforms and a parquet file."""
+    """Run SEQUENCE on a station and record events, waveforms and a parquet file.
+
+    Plugins may add options of their own (`litmus-seq plugins` shows which are loaded).
+    """
     from litmus_seq.plan import build_plan
-    from litmus_seq.plugins import get_plugin_manager
+    from litmus_seq.plugins import get_plugin_manager, plugin_options
     from litmus_seq.project import ProjectContext
     from litmus_seq.run import Session, preflight, run_plan, station_process
     from litmus_seq.stores import register_stores
@@ -129,6 +134,7 @@ def run(
     pm = get_plugin_manager(project_root=ctx.root, extra=plugins + tuple(ctx.config.plugins))
     session = Session(station, pm=pm, root=ctx.root, mock_roles=mock_roles, operator=operator,
                       listeners=listeners, live=tty, allow_expired_cal=allow_expired_cal)
+    session.options = plugin_options(pm, click_ctx.args, [o for p in click_ctx.command.params for o in p.opts])
     # Preflight before anything is written: a configuration error (exit 4) must leave nothing
     # behind -- no event file, no connected instrument (tests/test_cli_run.py).
     for line in preflight(plan, session, station_doc):

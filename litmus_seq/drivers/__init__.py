@@ -33,3 +33,12 @@ BUILTIN_DRIVERS: dict[str, type] = {
 def litmus_seq_register_drivers(registry: DriverRegistry) -> None:
     for name, cls in BUILTIN_DRIVERS.items():
         registry.register(name, cls)
+
+
+@hookimpl(trylast=True)
+def litmus_seq_identify_driver(idn: str, resource: str | None) -> str | None:
+    """The generic driver for ``driver: auto`` (vendor plugins are asked first)."""
+    from litmus_seq.drivers.auto import generic_driver_for
+
+    name = generic_driver_for(idn)
+    return name if name in BUILTIN_DRIVERS else None

@@ -27,7 +27,7 @@ def admit(session: Any, bus: Any, role: str, cfg: Any, driver: Any, identity: di
 
     info: dict[str, Any] = {
         "role": role,
-        "driver": "mock" if mocked else cfg.driver,
+        "driver": "mock" if mocked else getattr(session, "auto_drivers", {}).get(role, cfg.driver),
         "resource": cfg.resource,
         "identity": {k: identity.get(k) for k in IDENTITY_KEYS},
         "calibration": {"due": None, "certificate": None, "source": None, "exception": None},

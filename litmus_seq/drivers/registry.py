@@ -167,6 +167,12 @@ def station_driver_problems(
         if inst.driver in known:
             used_by.setdefault(inst.driver, []).append(role)
             continue
+        if inst.driver == "auto":  # chosen from *IDN? when it connects (drivers/auto.py)
+            if not inst.resource:
+                problems.append(Problem(doc.locate(("instruments", role, "driver")), (
+                    "driver: auto reads *IDN? from the instrument, so the role needs resource: "
+                    "(e.g. \"TCPIP::10.0.0.5::INSTR\"); or name the driver"), f"instruments.{role}.driver"))
+            continue
         where = doc.locate(("instruments", role, "driver"))
         candidates = names.names() if names is not None else sorted(known)
         hint = did_you_mean(inst.driver, candidates)

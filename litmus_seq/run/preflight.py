@@ -81,6 +81,8 @@ def _role_problem(session: Any, action: Any, roles: set[str]) -> str | None:
     if role not in roles:
         sid = getattr(session.station, "id", "<none>")
         return f"role '{role}' is not on station '{sid}'" + _hint(role, roles)
+    if session.station.instruments[role].driver == "auto" and role not in session.mock_roles:
+        return None  # its driver is known once it answers *IDN? (drivers/auto.py)
     try:
         cls, mocked = session.driver_class(role)
     except LitmusError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from litmus_seq import events as ev
+from litmus_seq.drivers.auto import AUTO, identify
 from litmus_seq.errors import InstrumentError, LitmusError
 from litmus_seq.run.process import active_buses
 
@@ -66,6 +67,8 @@ class Session:
         self.live = live
         #: run on instruments whose calibration expired (recorded on every row they touch)
         self.allow_expired_cal = allow_expired_cal
+        #: values of the options plugins add to ``run`` (``litmus_seq_add_options``), by name
+        self.options: dict[str, Any] = {}
         self.session_id = uuid.uuid4().hex
         #: connected drivers by role
         self.instruments: dict[str, Any] = {}
@@ -166,6 +169,8 @@ class Session:
         """``(driver class, mocked)`` for a station role (``--mock`` and ``driver: mock`` mock it)."""
         cfg = self.station.instruments[role]
         mocked = role in self.mock_roles or cfg.driver == "mock"
+        if cfg.driver == AUTO and not mocked:  # asks the instrument: only when it connects
+            return self.driver_registry().get(identify(self, role)), False
         return self.driver_registry().get("mock" if mocked else cfg.driver), mocked
 
     def roles(self) -> list[str]:
