@@ -44,6 +44,12 @@ _COUNTS = ("step_count", "steps_passed", "steps_failed", "steps_errored", "steps
 #: columns of the index (every dict :meth:`Results.list_runs` returns has them, and ``file_path``)
 INDEX_COLUMNS = ("file", *_RUN_COLUMNS, *_COUNTS)
 _KEY = ("size", "mtime_ns")
+
+
+def _bad_outcomes() -> Any:
+    import pyarrow as pa
+
+    return pa.array(["failed", "errored"])
 #: SQL views of :meth:`Results.connect` -> the record_type they hold (None: every row)
 VIEWS = {"rows": None, "runs": "run", "steps": "step", "measurements": "measurement"}
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
@@ -52,6 +58,11 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 def resolve_data_dir(cli_value: str | None) -> Path:
     """``--data-dir``, then ``LITMUS_DATA_DIR``, then ``litmus.yaml``'s ``data_dir``, then ./data."""
+    # the first two need no project (and so none of its imports: a reader's start-up stays short)
+    if cli_value:
+        return Path(cli_value)
+    if os.environ.get("LITMUS_DATA_DIR"):
+        return Path(os.environ["LITMUS_DATA_DIR"])
     from litmus_seq.project import ProjectContext
 
     return ProjectContext.for_path(Path.cwd()).data_dir(cli_value)
@@ -194,56 +205,58 @@ class Results:
         return table.to_pylist()
 
     def _summarise(self, files: Sequence[str]) -> list[dict[str, Any]]:
-        """The index rows of ``files`` (paths relative to the data folder), read with DuckDB."""
-        import duckdb
+        """The index rows of ``files`` (paths relative to the data folder), read with pyarrow:
+        only the columns the index needs, several files at a time (reading releases the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
 
         out: list[dict[str, Any]] = []
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        for chunk in _chunks(list(files), 500):
-            try:
-                out += self._summarise_chunk(con, chunk)
-            except duckdb.Error:
-                for one in chunk:  # find the bad file(s), keep the others
-                    try:
-                        out += self._summarise_chunk(con, [one])
-                    except duckdb.Error as exc:
-                        reason = _one_line(exc).split(" LINE ", 1)[0]  # not the SQL echoed back
-                        self.warnings.append(f"{self.data_dir / one}: not a readable parquet file ({reason}); ignored")
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+            for f, row in zip(files, pool.map(self._summarise_file, files)):
+                if isinstance(row, str):
+                    self.warnings.append(f"{self.data_dir / f}: not a readable parquet file ({row}); ignored")
+                elif row is not None:  # a parquet file that is not a run file has no run row
+                    out.append(row)
         return out
 
-    def _summarise_chunk(self, con: Any, files: list[str]) -> list[dict[str, Any]]:
-        listing = ", ".join(_sql_str((self.data_dir / f).as_posix()) for f in files)
-        source = f"read_parquet([{listing}], union_by_name = true, filename = true)"
-        present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-        cols = []
-        for c in _RUN_COLUMNS:
-            expr = f"any_value({c}) FILTER (WHERE record_type = 'run')" if c in present else "NULL"
-            cols.append(f"{expr} AS {c}")
-        step = "record_type = 'step'"
-        counts = {
-            "step_count": f"count(DISTINCT step_path) FILTER (WHERE {step})",
-            "steps_passed": f"count(DISTINCT step_path) FILTER (WHERE {step} AND step_outcome IN ('passed', 'done'))",
-            "steps_failed": f"count(DISTINCT step_path) FILTER (WHERE {step} AND step_outcome = 'failed')",
-            "steps_errored": f"count(DISTINCT step_path) FILTER (WHERE {step} AND step_outcome IN "
-                             "('errored', 'terminated', 'aborted'))",
-            "steps_skipped": f"count(DISTINCT step_path) FILTER (WHERE {step} AND step_outcome = 'skipped')",
-            "steps_never_ran": f"count(DISTINCT step_path) FILTER (WHERE {step} AND step_outcome IS NULL)",
-            "measurement_count": "count(*) FILTER (WHERE record_type = 'measurement')",
-            "measurements_failed": "count(*) FILTER (WHERE record_type = 'measurement' AND measurement_outcome "
-                                   "IN ('failed', 'errored'))",
-        }
-        cols += [f"{expr} AS {name}" for name, expr in counts.items()]
-        sql = f"SELECT filename, {', '.join(cols)} FROM {source} GROUP BY filename"
-        table = con.sql(sql).to_arrow_table()
-        base = self.data_dir.as_posix().rstrip("/") + "/"
-        rows = []
-        for r in table.to_pylist():
-            name = r.pop("filename")
-            r["file"] = name[len(base):] if name.startswith(base) else name
-            if r["run_id"] is not None:  # a parquet file that is not a run file has no run row
-                rows.append(r)
-        return rows
+    def _summarise_file(self, file: str) -> dict[str, Any] | str | None:
+        """One index row; the reason as a string if the file cannot be read."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(self.data_dir / file)
+            names = set(pf.schema_arrow.names)
+            wanted = [c for c in (*_RUN_COLUMNS, "record_type", "step_path", "step_outcome", "measurement_outcome")
+                      if c in names]
+            table = pf.read(columns=wanted)
+        except Exception as exc:  # noqa: BLE001 - every unreadable file is reported the same way
+            return _one_line(exc)
+        if "record_type" not in names or table.num_rows == 0:
+            return None
+        kind = table["record_type"]
+        is_run = pc.equal(kind, "run")
+        run_rows = table.filter(is_run).slice(0, 1).to_pylist()
+        if not run_rows:
+            return None
+        row: dict[str, Any] = {c: run_rows[0].get(c) for c in _RUN_COLUMNS}
+        row["file"] = file
+        steps = table.filter(pc.equal(kind, "step")).select(
+            [c for c in ("step_path", "step_outcome") if c in names]).to_pylist()
+        outcome = {s.get("step_path"): s.get("step_outcome") for s in steps}
+        groups = {"steps_passed": ("passed", "done"), "steps_failed": ("failed",),
+                  "steps_errored": ("errored", "terminated", "aborted"), "steps_skipped": ("skipped",),
+                  "steps_never_ran": (None,)}
+        row["step_count"] = len(outcome)
+        for name, values in groups.items():
+            row[name] = sum(1 for o in outcome.values() if o in values)
+        is_meas = pc.equal(kind, "measurement")
+        row["measurement_count"] = pc.sum(is_meas).as_py() or 0
+        if "measurement_outcome" in names:
+            bad = pc.and_(is_meas, pc.is_in(table["measurement_outcome"], value_set=_bad_outcomes()))
+            row["measurements_failed"] = pc.sum(bad).as_py() or 0
+        else:
+            row["measurements_failed"] = 0
+        return row
 
     # -- runs ----------------------------------------------------------------------------------
 

@@ -238,3 +238,34 @@ def test_retries_are_flaky_and_rerun_failures(project: Path) -> None:
         "[0] retry 0: rail = 2.0 V < low 3.1", "[0] retry 1: rail = 2.0 V < low 3.1"]
     assert (suite.get("tests"), suite.get("failures")) == ("2", "1")  # a retry is not another test
     assert props(suite)["run_retry_count"] == "3"
+
+
+def test_an_error_that_ends_the_run_mid_step_lands_on_that_step(project: Path) -> None:
+    """run.ended (errored, with run_error) arrives while a step is still open: the <error> with
+    the run's cause goes on that step, not on a separate case."""
+    from litmus_seq.hookspecs import hookimpl
+
+    batches: list[list[dict[str, Any]]] = []
+
+    class Tap:
+        @hookimpl
+        def litmus_seq_events(self, events: list[dict[str, Any]]) -> None:
+            batches.append(list(events))
+
+    session, plan = _session(project, "sequences/mixed.yaml", [Tap()])
+    with session as s:
+        run_plan(s, plan, dut_serial="SN-MID")
+    events = [e for batch in batches for e in batch]
+    cut = next(i for i, e in enumerate(events)
+               if e["event_type"] == "test.step_started" and e["step_path"] == "main/garbage")
+    ended = next(e for e in events if e["event_type"] == "run.ended")
+    report = JUnitReport(project / "mid.xml")
+    report.litmus_seq_events([*events[: cut + 1], {**ended, "outcome": "errored",
+                                                    "error": "SystemExit: 2 (raised in a driver)"}])
+    report.close()
+    (suite,) = check_structure(ET.parse(project / "mid.xml").getroot())
+    by_name = cases(suite)
+    assert "run" not in by_name
+    error = by_name["main/garbage"].find("error")
+    assert (error.get("message"), error.get("type")) == ("SystemExit: 2 (raised in a driver)", "errored")
+    assert props(suite)["run_outcome"] == "errored"

@@ -16,7 +16,8 @@ def event(value: object, limit: dict[str, object] | None, outcome: str, units: s
 
 
 def spec_limit() -> dict[str, object]:
-    return resolve_limit(Limit(nominal=3.3, low=3.135, high=3.465, units="V"), source="spec", guardband_pct=10).as_dict()
+    limit = Limit(nominal=3.3, low=3.135, high=3.465, units="V")
+    return resolve_limit(limit, source="spec", guardband_pct=10).as_dict()
 
 
 def test_the_issue_example() -> None:

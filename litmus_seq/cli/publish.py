@@ -20,7 +20,8 @@ __all__ = ["publish"]
 @click.option("--retry", is_flag=True, help="Send the waiting posts now (oldest first).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
               metavar="SECONDS", help="Give up on one post after SECONDS.")
-@click.option("--data-dir", metavar="DIR", help="Where the stores live (default: $LITMUS_DATA_DIR, litmus.yaml, ./data).")
+@click.option("--data-dir", metavar="DIR",
+              help="Where the stores live (default: $LITMUS_DATA_DIR, litmus.yaml, ./data).")
 def publish(retry: bool, timeout_s: float, data_dir: str | None) -> int:
     """List or send again the --publish posts kept in the outbox."""
     from litmus_seq.cli.results import resolve_data_dir

@@ -69,7 +69,8 @@ def _table_text(columns: list[str], rows: list[list[str]]) -> str:
 @click.option("--dut", metavar="SERIAL", help="Only runs of this DUT serial.")
 @click.option("--station", metavar="ID", help="Only runs on this station id.")
 @click.option("--outcome", type=click.Choice(_OUTCOMES), help="Only runs that ended so.")
-@click.option("--since", metavar="WHEN", help="Only runs started since WHEN: 2026-12-01, 2026-12-01T08:00, 7d, 12h, 30m.")
+@click.option("--since", metavar="WHEN",
+              help="Only runs started since WHEN: 2026-12-01, 2026-12-01T08:00, 7d, 12h, 30m.")
 @click.option("--limit", "-n", "limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="Show at most N runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of run summaries.")

@@ -82,6 +82,7 @@ class _Suite:
         self.items = {item.get("step_path"): item for item in run.discovered}
         self.counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         self.cases: list[tuple[int, int, Any]] = []  # (step_index, order, element): plan order
+        self.cause_shown = False  # the run's cause went on the step in flight
 
     def case(self, name: str, index: int, seconds: float) -> Any:
         el = self.ET.Element("testcase", name=_xml_safe(name), classname=self.classname, time=_seconds(seconds))
@@ -109,6 +110,7 @@ class _Suite:
         outcome = "errored" if in_flight else step.outcome
         where = self.where(step.step_path)
         if in_flight:
+            self.cause_shown = run.cause() is not None
             message = run.cause() or "the run ended while this step was running"
             self.verdict(el, "error", message, run.verdict, "\n".join([where, message, *_tracebacks(step)]))
         elif outcome == "failed":
@@ -141,7 +143,9 @@ class _Suite:
         run = self.run
         verdict = run.verdict
         cause = run.cause()
-        if verdict not in ("failed", *ERROR_OUTCOMES) or (cause is None and self.counts["errors"]):
+        if verdict not in ("failed", *ERROR_OUTCOMES) or self.cause_shown:
+            return
+        if cause is None and self.counts["errors"]:
             return
         if cause is None and verdict == "failed" and self.counts["failures"]:
             return
