@@ -68,12 +68,22 @@ def timed(fn: object, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-def cli(data: Path, *args: str) -> None:
+def cli(data: Path, *args: str) -> float:
+    """Run ``litmus-seq runs``; returns the CPU seconds (user + system) the process used."""
+    import resource
+
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run([sys.executable, "-m", "litmus_seq.cli.main", "runs", "--data-dir", str(data), *args],
                        capture_output=True, text=True, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise SystemExit(p.stderr)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def cli_cpu(data: Path, *args: str) -> float:
+    return statistics.median(cli(data, *args) for _ in range(5))
 
 
 def main() -> None:
@@ -86,18 +96,22 @@ def main() -> None:
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="bench-results-"))
     data = tmp / "data"
     t = time.perf_counter()
-    make_runs(data, args.runs)
-    print(f"made {args.runs} run files in {time.perf_counter() - t:.1f} s")
+    if not (data / "runs").exists():
+        make_runs(data, args.runs)
+    print(f"{args.runs} run files ready in {time.perf_counter() - t:.1f} s")
 
+    (data / "cache" / "runs-index.parquet").unlink(missing_ok=True)
     t = time.perf_counter()
     n = len(Results(data).list_runs())
     print(f"cold: first listing (index built from {n} files): {time.perf_counter() - t:.2f} s")
     assert n == args.runs
     print(f"warm: Results.list_runs(limit=20): {timed(lambda: Results(data).list_runs(limit=20)) * 1e3:.0f} ms")
     print(f"warm: Results.list_runs(dut=...): {timed(lambda: Results(data).list_runs(dut='SN000042')) * 1e3:.0f} ms")
-    print(f"warm: litmus-seq runs: {timed(lambda: cli(data)) * 1e3:.0f} ms")
-    print(f"warm: litmus-seq runs --dut SN000042: {timed(lambda: cli(data, '--dut', 'SN000042')) * 1e3:.0f} ms")
-    make_runs(data, 100, start=args.runs)
+    print(f"warm: litmus-seq runs: wall {timed(lambda: cli(data)) * 1e3:.0f} ms, "
+          f"CPU {cli_cpu(data) * 1e3:.0f} ms")
+    print(f"warm: litmus-seq runs --dut SN000042: wall {timed(lambda: cli(data, '--dut', 'SN000042')) * 1e3:.0f} ms, "
+          f"CPU {cli_cpu(data, '--dut', 'SN000042') * 1e3:.0f} ms")
+    make_runs(data, 100, start=len(Results(data).files()))
     t = time.perf_counter()
     Results(data).list_runs(limit=20)
     print(f"after 100 new runs: listing that updates the index: {(time.perf_counter() - t) * 1e3:.0f} ms")

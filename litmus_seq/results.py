@@ -151,25 +151,27 @@ class Results:
 
     # -- the index -----------------------------------------------------------------------------
 
-    def index(self) -> list[dict[str, Any]]:
-        """One dict per run file (:data:`INDEX_COLUMNS`), up to date with the files on disk."""
+    def index(self) -> Any:
+        """The index as an Arrow table (:data:`INDEX_COLUMNS` + size, mtime_ns), one row per run
+        file, up to date with the files on disk."""
         import pyarrow as pa
 
         files = self.files()
         old = self._read_index()
-        keep = [r for r in old if files.get(r["file"]) == (r["size"], r["mtime_ns"])]
-        known = {r["file"] for r in keep}
+        names, sizes, mtimes = (old[c].to_pylist() for c in ("file", "size", "mtime_ns"))
+        mask = [files.get(f) == (size, mtime) for f, size, mtime in zip(names, sizes, mtimes)]
+        known = {f for f, ok in zip(names, mask) if ok}
         new_files = [f for f in files if f not in known]
-        if not new_files and len(keep) == len(old):
-            return keep
+        if not new_files and all(mask):
+            return old
         fresh = self._summarise(new_files) if new_files else []
         for r in fresh:
             r["size"], r["mtime_ns"] = files[r["file"]]
-        rows = keep + fresh
+        table = pa.concat_tables([old.filter(pa.array(mask, pa.bool_())),
+                                  pa.Table.from_pylist(fresh, schema=old.schema)])
         try:
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pylist(rows, schema=self._index_schema())
             buf = io.BytesIO()
             pq.write_table(table, buf, compression="zstd")
             from litmus_seq.reporters import atomic_write
@@ -178,7 +180,7 @@ class Results:
             atomic_write(self.index_path, buf.getvalue())
         except OSError:
             pass  # a read-only data folder: the index lives for this call only
-        return rows
+        return table
 
     @staticmethod
     def _index_schema() -> Any:
@@ -191,18 +193,15 @@ class Results:
         fields += [pa.field(c, pa.int64()) for c in (*_COUNTS, *_KEY)]
         return pa.schema(fields)
 
-    def _read_index(self) -> list[dict[str, Any]]:
+    def _read_index(self) -> Any:
         import pyarrow.parquet as pq
 
+        schema = self._index_schema()
         try:
             table = pq.read_table(self.index_path)
-        except FileNotFoundError:
-            return []
-        except Exception:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
-            return []
-        if table.schema != self._index_schema():
-            return []
-        return table.to_pylist()
+        except Exception:  # noqa: BLE001 - missing or damaged: rebuilt, never trusted
+            return schema.empty_table()
+        return table if table.schema == schema else schema.empty_table()
 
     def _summarise(self, files: Sequence[str]) -> list[dict[str, Any]]:
         """The index rows of ``files`` (paths relative to the data folder), read with pyarrow:
@@ -260,54 +259,70 @@ class Results:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    def list_runs(self, *, dut: str | None = None, station: str | None = None, outcome: str | None = None,
-                  since: datetime | str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """Runs, newest first, filtered by DUT serial, station id, outcome and start time."""
-        rows = self.index()
-        if not rows:
+    def _runs_table(self) -> Any:
+        table = self.index()
+        if table.num_rows == 0:
             n = len(self.files())
             if not n:
                 raise self._no_runs()
             if len(self.warnings) >= n:
                 raise LitmusError(f"{self.root}: none of the {n} .parquet files can be read (see the warnings above)")
+        return table
+
+    def _newest_first(self, table: Any, limit: int | None = None) -> list[dict[str, Any]]:
+        table = table.sort_by([("run_started_at", "descending"), ("run_id", "descending")])
+        if limit is not None:
+            table = table.slice(0, limit)
+        return [self._public(r) for r in table.to_pylist()]
+
+    def list_runs(self, *, dut: str | None = None, station: str | None = None, outcome: str | None = None,
+                  since: datetime | str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first, filtered by DUT serial, station id, outcome and start time."""
+        import pyarrow.compute as pc
+
+        table = self._runs_table()
         if isinstance(since, str):
             since = parse_since(since)
-        picked = [r for r in rows
-                  if (dut is None or r["dut_serial"] == dut)
-                  and (station is None or r["station_id"] == station)
-                  and (outcome is None or r["run_outcome"] == outcome)
-                  and (since is None or (r["run_started_at"] is not None and r["run_started_at"] >= since))]
-        epoch = datetime.min.replace(tzinfo=timezone.utc)
-        picked.sort(key=lambda r: (r["run_started_at"] or epoch, r["run_id"]), reverse=True)
-        return [self._public(r) for r in (picked[:limit] if limit is not None else picked)]
+        for column, value in (("dut_serial", dut), ("station_id", station), ("run_outcome", outcome)):
+            if value is not None:
+                table = table.filter(pc.equal(table[column], value))
+        if since is not None:
+            table = table.filter(pc.greater_equal(table["run_started_at"], since))
+        return self._newest_first(table, limit)
 
     def find_runs(self, ref: str, *, every: bool = False) -> list[dict[str, Any]]:
         """Runs named by ``ref``: a run id, a unique run-id prefix, or a DUT serial (its latest
         run, or all of them with ``every``), newest first. A one-line error when nothing or more
         than one run matches a prefix."""
+        import pyarrow.compute as pc
+
         ref = ref.strip()
         if not ref:
             raise LitmusError("the run id is empty; give a run id, its first characters or a DUT serial "
                               "(list them with 'litmus-seq runs')")
-        runs = self.list_runs()
-        exact = [r for r in runs if r["run_id"] == ref]
-        if exact:
-            return exact
-        by_prefix = [r for r in runs if r["run_id"] and r["run_id"].startswith(ref)]
-        if len({r["run_id"] for r in by_prefix}) > 1:
-            ids = sorted({r["run_id"] for r in by_prefix})
+        table = self._runs_table()
+        exact = table.filter(pc.equal(table["run_id"], ref))
+        if exact.num_rows:
+            return self._newest_first(exact)
+        by_prefix = table.filter(pc.starts_with(table["run_id"], ref))
+        ids = sorted(set(by_prefix["run_id"].to_pylist()))
+        if len(ids) > 1:
             shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
             raise LitmusError(f"{ref!r} matches {len(ids)} runs ({shown}): give more of the run id")
-        if by_prefix:
-            return by_prefix
-        by_serial = [r for r in runs if r["dut_serial"] == ref]
-        if by_serial:
-            return by_serial if every else by_serial[:1]
+        if ids:
+            return self._newest_first(by_prefix)
+        by_serial = table.filter(pc.equal(table["dut_serial"], ref))
+        if by_serial.num_rows:
+            return self._newest_first(by_serial, None if every else 1)
         raise LitmusError(f"no run id or DUT serial matches {ref!r} in {self.root} (list them with 'litmus-seq runs')")
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The index entry of ``run_id`` (run columns, counts, ``file_path``), or None."""
-        return next((r for r in self.list_runs() if r["run_id"] == run_id), None)
+        import pyarrow.compute as pc
+
+        table = self._runs_table()
+        found = self._newest_first(table.filter(pc.equal(table["run_id"], run_id)), 1)
+        return found[0] if found else None
 
     def rows(self, run_id: str, record_type: str | None = None) -> list[dict[str, Any]]:
         """The rows of one run (every row, or one ``record_type``), in file order; reads only
