@@ -58,11 +58,11 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 def resolve_data_dir(cli_value: str | None) -> Path:
     """``--data-dir``, then ``LITMUS_DATA_DIR``, then ``litmus.yaml``'s ``data_dir``, then ./data."""
-    # the first two need no project (and so none of its imports: a reader's start-up stays short)
-    if cli_value:
-        return Path(cli_value)
-    if os.environ.get("LITMUS_DATA_DIR"):
-        return Path(os.environ["LITMUS_DATA_DIR"])
+    # an existing folder named by the option or the variable needs no project (and so none of
+    # its imports: a reader's start-up stays short); anything else gets the project's checks
+    given = cli_value or os.environ.get("LITMUS_DATA_DIR")
+    if given and Path(given).is_dir():
+        return Path(given)
     from litmus_seq.project import ProjectContext
 
     return ProjectContext.for_path(Path.cwd()).data_dir(cli_value)
