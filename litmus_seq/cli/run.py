@@ -64,6 +64,8 @@ def _reporters(junit_file: str | None, pubdir: str | None, publish_url: str | No
 @click.option("--junit", "junit_file", metavar="FILE", help="Write a JUnit XML report (one testcase per step) for CI.")
 @click.option("--pubdir", metavar="DIR", help="Write each step result to DIR/<step_path>/<n>.<outcome>/.")
 @click.option("--publish", "publish_url", metavar="URL", help="POST each step result as JSON to URL (http/https).")
+@click.option("-v", "--verbose", is_flag=True, help="Show every measurement, instrument and diagnostic.")
+@click.option("-q", "--quiet", is_flag=True, help="Show only the verdict, the failures and where results went.")
 @click.pass_context
 def run(
     click_ctx: click.Context,
@@ -82,6 +84,8 @@ def run(
     pubdir: str | None = None,
     publish_url: str | None = None,
     allow_expired_cal: bool = False,
+    verbose: bool = False,
+    quiet: bool = False,
 ) -> int:
     """Run SEQUENCE on a station and record events, waveforms and a parquet file.
 
@@ -109,14 +113,9 @@ def run(
     where = Location(f"--station {station_ref}") if station_ref else None
     station, station_doc = load_station(ctx, station_ref or plan.station_ref or ctx.config.station, where)
     tty = sys.stdout.isatty()
-    if tty:
-        from litmus_seq.console import LiveConsole
+    from litmus_seq.console import NORMAL, QUIET, VERBOSE, make_console
 
-        console = LiveConsole()
-    else:
-        from litmus_seq.console import PlainConsole
-
-        console = PlainConsole()
+    console = make_console(tty, QUIET if quiet else VERBOSE if verbose else NORMAL)
     listeners: list[object] = [console, *reporters]
     if auto_confirm:
         from litmus_seq.prompts import AutoConfirm
@@ -147,23 +146,5 @@ def run(
     with station_process(), register_stores(pm, data_root), session:
         result = run_plan(session, plan, dut_serial=dut_serial, test_phase=test_phase, custom=meta,
                           project_name=getattr(ctx.config, "name", None))
-    failures = getattr(console, "failures", [])
-    if failures:
-        click.echo("failures:")
-        for line in failures[:20]:
-            click.echo(f"  {line}")
-        if len(failures) > 20:
-            click.echo(f"  ... and {len(failures) - 20} more")
-    counts: dict[str, int] = {}
-    for o in result.step_outcomes.values():
-        counts[o or "never ran"] = counts.get(o or "never ran", 0) + 1
-    never = len(plan.steps) - len(result.step_outcomes)
-    if never:
-        counts["never ran"] = never
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    click.echo(f"{result.outcome.upper()}  run {result.run_id}  ({summary})")
-    if result.error:
-        click.echo(f"cause: {result.error}")
-    if result.parquet is not None:
-        click.echo(f"results: {result.parquet}")
+    console.banner(result.outcome, result.error, result.parquet)  # the verdict of the exit code
     return result.exit_code
