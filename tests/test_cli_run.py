@@ -179,7 +179,7 @@ def test_failing_measurement_exits_1_and_fails_step_and_run(project: Path) -> No
     data = project / "d"
     res = run_cli(project, "run", "sequences/fail.yaml", "--dut", "SN2", "--data-dir", str(data))
     assert res.returncode == 1, res.stdout + res.stderr
-    assert "  main/rail_low: rail = 2.0 V, limit" in res.stdout  # the failure summary names it
+    assert "  main/rail_low: rail = 2.0 V < low" in res.stdout  # the failure summary names it
 
     bad = rows(data, "record_type = 'measurement' AND step_path = 'main/rail_low'")
     assert len(bad) == 1

@@ -31,6 +31,10 @@ def _sequence(project: Path, name: str, body: str) -> None:
     (project / "sequences" / f"{name}.yaml").write_text(textwrap.dedent(body))
 
 
+#: The first word of the console's verdict banner (console.Console.banner_lines).
+VERDICTS = ("PASSED", "FAILED", "ERRORED", "TERMINATED", "ABORTED")
+
+
 def _one_verdict(data: Path, out: str, code: int, outcome: str, cause: str) -> dict[str, Any]:
     """The parquet, run.ended, the console and the exit code agree on ``outcome`` and ``cause``."""
     (run,) = rows(data, "record_type = 'run'")
@@ -38,8 +42,9 @@ def _one_verdict(data: Path, out: str, code: int, outcome: str, cause: str) -> d
     assert cause in (run["run_error"] or ""), run["run_error"]
     ended = [e for e in events(data) if e["event_type"] == "run.ended"]
     assert [(e["outcome"], e["error"]) for e in ended] == [(outcome, run["run_error"])]
-    assert f"run {outcome.upper()}" in out and f"{outcome.upper()}  run " in out
-    assert "run PASSED" not in out
+    banners = [line for line in out.splitlines() if line[:1] != " " and line.split()[:1] and line.split()[0].rstrip(":") in VERDICTS]
+    assert banners == [line for line in banners if line.startswith(f"{outcome.upper()}: ")], out
+    assert len(banners) == 1 and cause in banners[0], out  # one banner, with the cause
     assert code == EXIT[outcome]
     return run
 
@@ -146,7 +151,8 @@ def test_an_event_store_that_cannot_write_errors_the_run(project: Path) -> None:
     res = run_cli(project, "run", "sequences/pass.yaml", "--data-dir", str(data))
     (run,) = rows(data, "record_type = 'run'")
     assert run["run_outcome"] == "errored" and "event_store" in run["run_error"]
-    assert "run PASSED" not in res.stdout and "ERRORED  run" in res.stdout
+    banners = [line for line in res.stdout.splitlines() if line[:1] != " " and line.split()[:1] and line.split()[0].rstrip(":") in VERDICTS]
+    assert len(banners) == 1 and banners[0].startswith("ERRORED: "), res.stdout
     assert res.returncode == 3
 
 
