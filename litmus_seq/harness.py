@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import sys
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -158,18 +157,24 @@ def vectors_of(config: HarnessConfig) -> list[Vector]:
 
 # --------------------------------------------------------------------------- the harness
 
-#: Harnesses still open, closed by :func:`_seal_at_exit` if the program forgets to.
-_OPEN: weakref.WeakSet[Harness] = weakref.WeakSet()
+#: Harnesses still open (held strongly: a harness nobody refers to any more must still be sealed).
+_OPEN: set[Harness] = set()
 
 
 def _seal_at_exit() -> None:
+    """Seal every harness the program left open, and say so on stderr."""
     for harness in list(_OPEN):
         try:
             outcome = harness.close()
         except BaseException as exc:  # noqa: BLE001 - tell the user, whatever it was
-            print(f"litmus-seq: WARNING: the harness run {harness.run_id} could not be sealed at exit "
-                  f"({type(exc).__name__}: {exc}); its events are in {harness.data_dir / 'events'}: "
-                  "run `litmus-seq recover` to write its run file", file=sys.stderr)
+            if harness.result is None:
+                print(f"litmus-seq: WARNING: harness run {harness.run_id} could not be sealed at exit "
+                      f"({type(exc).__name__}: {exc}); its events are in {harness.data_dir / 'events'}: "
+                      "run `litmus-seq recover` to write its run file", file=sys.stderr)
+            else:
+                print(f"litmus-seq: WARNING: harness run {harness.run_id} was not closed; sealed at exit: "
+                      f"{harness.result.outcome.upper()}, but closing its session failed "
+                      f"({type(exc).__name__}: {exc})", file=sys.stderr)
         else:
             print(f"litmus-seq: harness run {harness.run_id} was not closed; sealed at exit: "
                   f"{outcome.upper()} (use `with Harness(...)` or call close())", file=sys.stderr)

@@ -347,3 +347,27 @@ def test_harness_killed_with_sigkill_is_recovered(project: Path) -> None:
     steps = {r["step_path"]: r["step_outcome"] for r in got if r["record_type"] == "step"}
     assert steps["main/rail"] == "passed"
     assert [r["measurement_value"] for r in got if r["record_type"] == "measurement"] == [3.3, 3.31]
+
+
+def test_harness_dropped_without_close_is_still_sealed_and_a_failing_close_is_told(project: Path) -> None:
+    proc = _script(project, """
+        import litmus_seq
+
+        class Broken:
+            @litmus_seq.hookimpl
+            def litmus_seq_session_finish(self, session, outcome):
+                raise RuntimeError("listener broke on the way out")
+
+        def test_once():
+            h = Harness(station="sim_bench", product="power_board", dut_serial="SN-DROP", listeners=(Broken(),))
+            h.measure("rail_3v3", 3.3)
+            print(h.run_id, flush=True)
+
+        test_once()  # the only reference is gone when it returns
+        import gc; gc.collect()
+    """)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert (f"harness run {out.strip()} was not closed; sealed at exit: PASSED, but closing its session failed "
+            "(RuntimeError: listener broke on the way out)") in err
+    assert [(r["run_id"], r["run_outcome"]) for r in rows(project / "data", "record_type = 'run'")] == [(out.strip(), "passed")]
