@@ -73,30 +73,27 @@ def load_config(config: Mapping[str, Any] | str | Path | HarnessConfig | None) -
     if isinstance(config, (str, Path)):
         doc = loader.load_document(Path(config))
         return loader.validate_document(doc, HarnessConfig)  # type: ignore[no-any-return]
-    if not isinstance(config, Mapping):
-        raise ConfigError(f"config: expected a mapping with vectors:, limits:, retry: (or a YAML file), "
-                          f"got {type(config).__name__}")
-    doc = loader.Document(path=Path("config"), display="config", data=dict(config))
+    return _validate(HarnessConfig, config, "config", "a mapping with vectors:, limits:, retry: (or a YAML file)")
+
+
+def _validate(model: type[Any], data: Any, where: str, expected: str) -> Any:
+    """``data`` (a mapping given in Python) validated as ``model``: one line per mistake, each
+    starting with ``where`` (a mapping has no file lines to point at)."""
+    from litmus_seq import loader
+
+    if isinstance(data, model):
+        return data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected {expected}, got {type(data).__name__}")
+    doc = loader.Document(path=Path(where), display=where, data=dict(data))
     try:
-        return loader.validate_document(doc, HarnessConfig)  # type: ignore[no-any-return]
-    except ConfigError as exc:  # a mapping has no lines: drop the 1:1 a file would have
-        raise type(exc)(problems=[Problem(Location("config"), p.message, p.path) for p in exc.problems]) from None
+        return loader.validate_document(doc, model)
+    except ConfigError as exc:
+        raise type(exc)(problems=[Problem(Location(where), p.message, p.path) for p in exc.problems]) from None
 
 
 def _as_limit(name: str, limit: Any) -> Limit:
-    if isinstance(limit, Limit):
-        return limit
-    if isinstance(limit, Mapping):
-        from litmus_seq import loader
-
-        doc = loader.Document(path=Path("limits"), display=f"limits.{name}", data=dict(limit))
-        try:
-            return loader.validate_document(doc, Limit)  # type: ignore[no-any-return]
-        except ConfigError as exc:
-            raise type(exc)(problems=[Problem(Location(f"limits.{name}"), p.message, p.path)
-                                      for p in exc.problems]) from None
-    raise ConfigError(f"limits.{name}: expected a limit mapping such as {{low: 3.1, high: 3.5}}, "
-                      f"got {type(limit).__name__}")
+    return _validate(Limit, limit, f"limits.{name}", "a limit mapping such as {low: 3.1, high: 3.5}")  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- vectors
@@ -239,8 +236,8 @@ class Harness:
         self.config = load_config(config)
         self.step_name = step_name
         self.dut_serial = dut_serial
-        self._retry = (retry if isinstance(retry, Retry) else Retry.model_validate(dict(retry))) if retry is not None \
-            else (self.config.retry or Retry())
+        self._retry: Retry = (_validate(Retry, retry, "retry", "a mapping such as {max_retries: 2, delay_s: 0.1}")
+                              if retry is not None else self.config.retry or Retry())
         self.limits: dict[str, Limit] = (
             {name: _as_limit(name, lim) for name, lim in limits.items()} if limits is not None
             else dict(self.config.limits))

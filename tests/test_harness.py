@@ -371,3 +371,14 @@ def test_harness_dropped_without_close_is_still_sealed_and_a_failing_close_is_to
     assert (f"harness run {out.strip()} was not closed; sealed at exit: PASSED, but closing its session failed "
             "(RuntimeError: listener broke on the way out)") in err
     assert [(r["run_id"], r["run_outcome"]) for r in rows(project / "data", "record_type = 'run'")] == [(out.strip(), "passed")]
+
+
+def test_retry_and_limits_arguments_are_checked_like_the_config(project: Path) -> None:
+    with pytest.raises(ConfigError, match=r"retry: max_retries: .*0"):
+        Harness(station="sim_bench", dut_serial="X", retry={"max_retries": -1})
+    with pytest.raises(ConfigError, match=r"limits.rail: low: .*number"):
+        Harness(station="sim_bench", dut_serial="X", limits={"rail": {"low": "three"}})
+    with pytest.raises(ConfigError, match="limits.rail: expected a limit mapping"):
+        Harness(station="sim_bench", dut_serial="X", limits={"rail": 3.3})
+    with Harness(station="sim_bench", dut_serial="X", retry={"max_retries": 3, "delay_s": 0}) as h:
+        assert (h.retry_config.max_retries, h.retry_config.delay_s) == (3, 0)
