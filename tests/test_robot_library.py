@@ -425,3 +425,28 @@ def test_prompt_answered_abort_terminates_the_run_and_stops_robot(project: Path)
     assert steps == {"main/Ask": "terminated", "main/Never Runs": None}
     run = rows(project / "data", "record_type = 'run'")[0]
     assert run["run_outcome"] == "terminated" and run["run_error"] == "operator answered 'abort'"
+
+
+def test_bad_arguments_fail_the_keyword_with_one_readable_line(project: Path) -> None:
+    suite = write_suite(project, "badargs.robot", SETTINGS, """
+        *** Test Cases ***
+        Volts Not A Number
+            Call Instrument    psu    set_voltage    five
+        Low Not A Number
+            Measure    rail_3v3    3.3    low=three
+        Inverted Limit
+            Measure    rail_3v3    3.3    low=4    high=3
+        No Such Role
+            Measure From    scope.measure    x
+        Not Role Dot Method
+            Measure From    dmm    x
+        """)
+    rc, result, _ = run_robot(project, suite)
+    got = statuses(result)
+    assert got["Volts Not A Number"] == ("FAIL", "ValueError: argument 'volts': expected a number, got 'five'")
+    assert got["Low Not A Number"] == ("FAIL", "ValueError: low='three': expected a number")
+    assert got["Inverted Limit"][0] == "FAIL" and "low 4 is above high 3: swap them" in got["Inverted Limit"][1]
+    assert got["No Such Role"][0] == "FAIL" and "no instrument role 'scope'" in got["No Such Role"][1]
+    assert got["Not Role Dot Method"] == ("FAIL", "ValueError: 'dmm': expected ROLE.METHOD, e.g. dmm.measure_dc_voltage")
+    steps = {r["step_path"]: r["step_outcome"] for r in rows(project / "data", "record_type = 'step'")}
+    assert set(steps.values()) == {"errored"}  # mistakes in the suite are errors, never verdicts

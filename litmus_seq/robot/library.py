@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from litmus_seq.harness import Harness
     from litmus_seq.limits import ResolvedLimit
 
-__all__ = ["LitmusSeq", "LimitFailure", "convert"]
+__all__ = ["LitmusSeq", "LimitFailure", "OperatorStop", "convert", "scalar"]
+
 
 class LimitFailure(AssertionError):
     """A measurement outside its limit: fails the keyword (and its test) as ``failed``."""
@@ -110,24 +111,34 @@ def _by_annotation(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tu
         hint = hints.get(name) if name else None
         if hint is str:
             return v
-        if hint is float:
-            return float(v)
-        if hint is int:
-            return int(v)
         if hint is bool:
             return v.strip().lower() in _TRUE or v.strip() == "1"
+        if hint in (float, int):
+            try:
+                return hint(v.strip())
+            except ValueError:
+                raise ValueError(f"argument '{name}': expected {'a number' if hint is float else 'an integer'}, "
+                                 f"got {v!r}") from None
         return scalar(v)
 
     out_args = [conv(params[i].name if i < len(params) else None, a) for i, a in enumerate(args)]
     return out_args, {k: conv(k, v) for k, v in kwargs.items()}
 
 
+def _number(name: str, text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={text!r}: expected a number") from None
+
+
 def _limit_from(low: Any, high: Any, equals: Any, matches: Any, units: str | None) -> dict[str, Any] | None:
+    """The YAML limit form of ``Measure``'s limit arguments, or None when none is given."""
     form: dict[str, Any] = {}
     if low not in (None, ""):
-        form["low"] = float(low)
+        form["low"] = _number("low", low)
     if high not in (None, ""):
-        form["high"] = float(high)
+        form["high"] = _number("high", high)
     if equals is not None:
         form["equals"] = scalar(equals)
     if matches not in (None, ""):
