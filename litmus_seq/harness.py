@@ -256,7 +256,6 @@ class Harness:
             sequence={"name": run_name}, dut_serial=dut_serial, phase=phase, custom=custom, limits=self._limit_for)
         self.session = self._recording.session
         self._run = self._recording.run
-        self.result: Any = None
         self._limits_seen: dict[Any, ResolvedLimit] = {}
         self._vector: Vector | None = None
         self._last_vector = "done"  # the outcome of the vector closed last
@@ -290,8 +289,14 @@ class Harness:
             if exc is not None:
                 self._run.abort(exc)
         finally:
-            self.result = self._recording.close()
+            self._recording.close()
         return self.result.outcome  # type: ignore[no-any-return]
+
+    @property
+    def result(self) -> Any:
+        """The sealed :class:`~litmus_seq.run.RunResult` (outcome, error, parquet file), ``None``
+        while the run is open."""
+        return self._recording.result
 
     @property
     def outcome(self) -> str | None:
