@@ -142,7 +142,7 @@ class _Executor:
         ranges = self._phase_ranges()
         try:
             self._run_range(*ranges["setup"])
-            if run.aborted:
+            if run.cause is not None:
                 return
             if oc.run_outcome(run.step_outcomes.values()) in _GOOD:
                 self._run_range(*ranges["main"], main=True)
@@ -178,7 +178,7 @@ class _Executor:
         i = start
         on_fail_stop = main and self.plan.on_fail == "stop"
         while i < end:
-            if main and (self.stop_main or run.aborted):
+            if main and (self.stop_main or run.cause is not None):
                 break
             step = steps[i]
             outcome = self._run_step(step)

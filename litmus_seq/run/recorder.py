@@ -67,19 +67,29 @@ class RunResult:
         return oc.exit_code(self.outcome)
 
 
-class _Step:
-    """An open step: its identity and what its vectors and child steps came to so far."""
+# An open step is a list (the cheapest record to make: one per step on the hot path):
+# [path, name, worst, error, last_index, last_outcome, last_error, worst_child, outcome, reason].
+# ``worst``/``error`` fold the vectors that ended; the attempts of one vector come one after
+# another and only its last counts, so the latest vector waits in ``last_*`` until the next
+# vector or the step's end. ``worst_child`` folds child steps (groups); ``outcome``/``reason``
+# come from fail()/error() outside a vector.
+_PATH, _NAME, _WORST, _ERROR, _LAST_INDEX, _LAST_OUTCOME, _LAST_ERROR, _WORST_CHILD, _OUTCOME, _REASON = range(10)
 
-    __slots__ = ("path", "name", "vectors", "worst_child", "reason", "outcome")
 
-    def __init__(self, path: str, name: str) -> None:
-        self.path = path
-        self.name = name
-        #: vector index -> (outcome, error) of its last attempt, in the order vectors first ran
-        self.vectors: dict[int, tuple[str, str | None]] = {}
-        self.worst_child: str | None = None
-        self.reason: str | None = None  # set by error()/fail() outside a vector
-        self.outcome: str | None = None  # set by error()/fail() outside a vector
+def _fold(st: list[Any]) -> None:
+    """Fold the step's last vector into its worst outcome and error."""
+    vo, verr = st[_LAST_OUTCOME], st[_LAST_ERROR]
+    if _SEVERITY[vo] > _SEVERITY[st[_WORST]]:
+        st[_WORST], st[_ERROR] = vo, verr or st[_ERROR]
+    elif verr and st[_ERROR] is None:
+        st[_ERROR] = verr
+    st[_LAST_INDEX] = None
+
+
+def _end_vector_in(st: list[Any], index: int, outcome: str, error: str | None) -> None:
+    if st[_LAST_INDEX] is not None and st[_LAST_INDEX] != index:
+        _fold(st)
+    st[_LAST_INDEX], st[_LAST_OUTCOME], st[_LAST_ERROR] = index, outcome, error
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
@@ -143,9 +153,11 @@ class Run:
         self.fixture_connections: dict[str, str] = dict(getattr(self.product, "fixture_connections", None) or {})
         self._limits = limits
         self._planned: list[str] | None = None
-        self._stack: list[_Step] = []
+        self._stack: list[list[Any]] = []  # open steps, innermost last (see _PATH...)
         self._ctx: StepContext | None = None
-        self._cause: tuple[str, str] | None = None
+        #: ``(outcome, message)`` of what ended the run early, or ``None``: executors stop
+        #: starting steps (cleanup aside) once it is set
+        self.cause: tuple[str, str] | None = None
         self._stopped: str | None = None
         self._failed: str | None = None  # fail() outside any step: the run failed, this is why
         self._announced: set[str] = set()
@@ -237,23 +249,17 @@ class Run:
         those would have passed."""
         self._stopped = reason
 
-    @property
-    def aborted(self) -> bool:
-        """True once the run has a cause that ends it (an escaped exception, a stop signal, a
-        failing plugin): executors run cleanup and nothing else after that."""
-        return self._cause is not None or bool(self.bus.failures)
-
     def abort(self, exc: BaseException, note: str | None = None) -> None:
         """Record what ended the run early (the first cause wins; ``note`` is added to it) and
         close the vector and the steps still open with the matching outcome (``terminated`` or
         ``errored``)."""
         outcome, message = classify(exc)
-        if self._cause is None and not isinstance(exc, (KeyboardInterrupt, Terminated, SubscriberError)):
-            self._diagnose(exc, self._stack[-1].path if self._stack else None)
-        if self._cause is None:
-            self._cause = (outcome, message)
+        if self.cause is None and not isinstance(exc, (KeyboardInterrupt, Terminated, SubscriberError)):
+            self._diagnose(exc, self._stack[-1][_PATH] if self._stack else None)
+        if self.cause is None:
+            self.cause = (outcome, message)
         if note:
-            self._cause = (self._cause[0], self._cause[1] + note)
+            self.cause = (self.cause[0], self.cause[1] + note)
         self._close_open(outcome, message)
 
     def _close_open(self, outcome: str, message: str) -> None:
@@ -274,14 +280,14 @@ class Run:
         try:
             if self._stack or self._ctx is not None:
                 self._close_open(_ERRORED, "the run ended while a step was still running")
-                if self._cause is None:
-                    self._cause = (_ERRORED, "the run ended while a step was still running")
+                if self.cause is None:
+                    self.cause = (_ERRORED, "the run ended while a step was still running")
             try:
                 bus.flush()
                 self.session.pm.hook.litmus_seq_run_ending(run_id=self.run_id)
             except BaseException as exc:  # noqa: BLE001 - a store or plugin failing on the last steps
-                if self._cause is None:
-                    self._cause = classify(exc)
+                if self.cause is None:
+                    self.cause = classify(exc)
             self.outcome, self.run_error = self._decide()
             bus.emit(ev.RUN_ENDED, outcome=self.outcome, error=self.run_error)
             try:
@@ -309,7 +315,7 @@ class Run:
         rolled = oc.run_outcome(self.step_outcomes.values())
         if self._failed is not None and _SEVERITY[rolled] < _SEVERITY[_FAILED]:
             rolled = _FAILED
-        cause = self._cause
+        cause = self.cause
         if cause is None and self.bus.failures:
             cause = classify(SubscriberError(*self.bus.failures[0]))
         if cause is not None:
@@ -337,7 +343,7 @@ class Run:
                     "seq": self._next_seq(), "timestamp": self._clock_ns() // 1000, "step_path": step_path,
                     "step_index": step_index, "node_id": node_id or step_path, "name": name, "kind": kind,
                     "vector_count": vector_count})
-        self._stack.append(_Step(step_path, name))
+        self._stack.append([step_path, name, None, None, None, None, None, None, None, None])
         if self.live:
             self.bus.flush()
 
@@ -348,29 +354,34 @@ class Run:
         if self._ctx is not None:
             self.end_vector(flush=False)
         st = self._stack.pop()
-        worst, err = st.worst_child, None
-        for vo, verr in st.vectors.values():
-            if _SEVERITY[vo] > _SEVERITY[worst]:
-                worst, err = vo, verr or err
-            elif verr and err is None:
-                err = verr
-        if st.outcome is not None and _SEVERITY[st.outcome] > _SEVERITY[worst]:
-            worst, err = st.outcome, st.reason
+        if st[_LAST_INDEX] is not None:
+            if st[_WORST] is None:  # the usual step: one vector, nothing folded yet
+                worst, err = st[_LAST_OUTCOME], st[_LAST_ERROR]
+            else:
+                _fold(st)
+                worst, err = st[_WORST], st[_ERROR]
+        else:
+            worst, err = st[_WORST], st[_ERROR]
+        child = st[_WORST_CHILD]
+        if child is not None and _SEVERITY[child] > _SEVERITY[worst]:
+            worst, err = child, None
+        if st[_OUTCOME] is not None and _SEVERITY[st[_OUTCOME]] > _SEVERITY[worst]:
+            worst, err = st[_OUTCOME], st[_REASON]
         if outcome is not None and _SEVERITY[outcome] >= _SEVERITY[worst]:
             worst = outcome
         if error is not None:
             err = error
         if worst is None:
             worst = _DONE
-        path = st.path
+        path = st[_PATH]
         self._push({"event_type": _STEP_ENDED, "session_id": self._sid, "run_id": self.run_id,
                     "seq": self._next_seq(), "timestamp": self._clock_ns() // 1000, "step_path": path,
                     "outcome": worst, "error": err})
         self.step_outcomes[path] = worst
         if self._stack:
             parent = self._stack[-1]
-            if _SEVERITY[worst] > _SEVERITY[parent.worst_child]:
-                parent.worst_child = worst
+            if _SEVERITY[worst] > _SEVERITY[parent[_WORST_CHILD]]:
+                parent[_WORST_CHILD] = worst
         if flush:
             self.bus.flush()
         return worst
@@ -384,7 +395,7 @@ class Run:
         further: the next step runs. Anything else (Ctrl-C, ``SystemExit``) ends the step and
         the run, and is raised on."""
         if path is None:
-            parent = self._stack[-1].path if self._stack else "main"
+            parent = self._stack[-1][_PATH] if self._stack else "main"
             path = f"{parent}/{name}"
         self.begin_step(path, index, node_id, name, kind, vector_count)
         try:
@@ -396,9 +407,9 @@ class Run:
         except BaseException as exc:
             self.abort(exc)
             raise
-        if self._stack and self._stack[-1].path == path:
+        if self._stack and self._stack[-1][_PATH] == path:
             st = self._stack[-1]
-            if not st.vectors and st.worst_child is None and self._ctx is None:
+            if st[_LAST_INDEX] is None and st[_WORST] is None and st[_WORST_CHILD] is None and self._ctx is None:
                 self.begin_vector()  # a step is tested in at least one vector (index 0)
             self.end_step()
 
@@ -409,7 +420,7 @@ class Run:
         step; returns the :class:`StepContext` user code receives."""
         if self._ctx is not None:
             self.end_vector(flush=False)
-        path = self._stack[-1].path
+        path = self._stack[-1][_PATH]
         params = params if params is not None else {}
         self._push({"event_type": _VECTOR_STARTED, "session_id": self._sid, "run_id": self.run_id,
                     "seq": self._next_seq(), "timestamp": self._clock_ns() // 1000, "step_path": path,
@@ -433,17 +444,17 @@ class Run:
         self._push({"event_type": _VECTOR_ENDED, "session_id": self._sid, "run_id": self.run_id,
                     "seq": self._next_seq(), "timestamp": self._clock_ns() // 1000, "step_path": ctx.step_path,
                     "vector_index": ctx.vector_index, "retry": ctx.retry, "outcome": o, "error": error})
-        self._stack[-1].vectors[ctx.vector_index] = (o, error)
+        _end_vector_in(self._stack[-1], ctx.vector_index, o, error)
         if flush:
             self.bus.flush()
         return o
 
     def skip_vector(self, params: Mapping[str, Any] | None = None, index: int = 0, reason: str | None = None) -> None:
         """Record a vector considered and not run (a ``when:`` that is false): ``skipped``."""
-        path = self._stack[-1].path
+        path = self._stack[-1][_PATH]
         self.bus.emit(ev.VECTOR_STARTED, step_path=path, vector_index=index, retry=0, params=params or {})
         self.bus.emit(ev.VECTOR_ENDED, step_path=path, vector_index=index, retry=0, outcome=_SKIPPED, error=reason)
-        self._stack[-1].vectors[index] = (_SKIPPED, reason)
+        _end_vector_in(self._stack[-1], index, _SKIPPED, reason)
 
     @contextmanager
     def vector(self, params: Mapping[str, Any] | None = None, *, index: int = 0,
@@ -603,12 +614,12 @@ class Run:
     @property
     def step_path(self) -> str | None:
         """The path of the innermost open step, or ``None`` outside any step."""
-        return self._stack[-1].path if self._stack else None
+        return self._stack[-1][_PATH] if self._stack else None
 
     @property
     def step_name(self) -> str | None:
         """The name of the innermost open step, or ``None`` outside any step."""
-        return self._stack[-1].name if self._stack else None
+        return self._stack[-1][_NAME] if self._stack else None
 
     @property
     def vector_context(self) -> StepContext | None:
@@ -624,7 +635,7 @@ class Run:
         if scope == "vector" and ctx is not None:
             return ctx.step_path, ctx.vector_index
         if scope == "step" and self._stack:
-            return self._stack[-1].path, None
+            return self._stack[-1][_PATH], None
         if scope == "run":
             return None, None
         if scope in ("step", "vector"):
@@ -676,7 +687,7 @@ class Run:
         if ctx is not None:
             path, index = ctx.step_path, ctx.vector_index
         else:
-            path, index = (self._stack[-1].path if self._stack else None), None
+            path, index = (self._stack[-1][_PATH] if self._stack else None), None
         self.bus.emit(ev.LOG, step_path=path, vector_index=index, level=level, logger=logger, message=message,
                       file=file, line=line)
 
@@ -690,7 +701,7 @@ class Run:
         if level not in ("warning", "error"):
             raise LitmusError(f"diagnostic level {level!r}: use 'warning' or 'error'")
         self.bus.emit(ev.WARNING if level == "warning" else ev.ERROR, message=message,
-                      step_path=self._stack[-1].path if self._stack else None)
+                      step_path=self._stack[-1][_PATH] if self._stack else None)
 
     def fail(self, reason: str) -> None:
         """Fail the open vector (or step; outside any step, the run) with ``reason``: the DUT did
@@ -704,15 +715,19 @@ class Run:
     def error(self, exc: BaseException | str) -> str:
         """The open vector (or step; outside any step, the run) could not be tested: ``errored``.
         An exception is recorded with its traceback (``diagnostic.error``). Returns the message."""
-        path = self._ctx.step_path if self._ctx is not None else (self._stack[-1].path if self._stack else None)
-        if isinstance(exc, BaseException):
+        path = self._ctx.step_path if self._ctx is not None else (self._stack[-1][_PATH] if self._stack else None)
+        if isinstance(exc, SubscriberError):  # the record itself is at stake: the run ends
+            message = str(exc)
+            if self.cause is None:
+                self.cause = (_ERRORED, message)
+        elif isinstance(exc, BaseException):
             message = self._diagnose(exc, path)
         else:
             message = exc
             self.bus.emit(ev.ERROR, message=message, step_path=path)
         if self._ctx is None and not self._stack:
-            if self._cause is None:
-                self._cause = (_ERRORED, message)
+            if self.cause is None:
+                self.cause = (_ERRORED, message)
         else:
             self._mark(_ERRORED, message)
         return message
@@ -722,9 +737,9 @@ class Run:
         if target is None:
             if not self._stack:
                 raise LitmusError(f"{outcome}: nothing to mark; open a step first")
-            target = self._stack[-1]
-            if _SEVERITY[outcome] >= _SEVERITY[target.outcome]:
-                target.outcome, target.reason = outcome, reason
+            st = self._stack[-1]
+            if _SEVERITY[outcome] >= _SEVERITY[st[_OUTCOME]]:
+                st[_OUTCOME], st[_REASON] = outcome, reason
             return
         if _SEVERITY[outcome] > _SEVERITY[target.outcome]:
             target.outcome = outcome
@@ -772,7 +787,7 @@ class Run:
             raise StepAborted(why)
         if answer == ABORT:
             raise Terminated("operator answered 'abort'")
-        name = name or self._stack[-1].name
+        name = name or self._stack[-1][_NAME]
         if type == "confirm":
             ok = bool(answer)
             self._emit_answer(ctx, name, "true" if ok else "false", _PASSED if ok else _FAILED)
