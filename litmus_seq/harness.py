@@ -715,8 +715,9 @@ def run_sequence(path: str | Path, *, station: Any = None, dut_serial: str | Non
     elif ref is not None:
         station_model = ref
     pm = get_plugin_manager(project_root=ctx.root, extra=tuple(ctx.config.plugins))
-    session = Session(station_model, pm=pm, root=ctx.root, operator=operator, listeners=listeners)
+    data = ctx.data_dir(str(data_dir) if data_dir is not None else None)
+    session = Session(station_model, pm=pm, root=ctx.root, operator=operator, listeners=listeners, data_dir=data)
     preflight(plan, session, station_doc)
-    with register_stores(pm, ctx.data_dir(str(data_dir) if data_dir is not None else None)), session:
+    with register_stores(pm, data), session:
         return run_plan(session, plan, dut_serial=dut_serial, test_phase=phase,
                         project_name=getattr(ctx.config, "name", None))

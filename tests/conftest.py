@@ -94,5 +94,5 @@ def open_session(ctx: Any, station: Any, data_dir: Path, listeners: list[Any] = 
 
     pm = get_plugin_manager(project_root=ctx.root)
     with register_stores(pm, data_dir), Session(station, pm=pm, root=ctx.root, listeners=list(listeners),
-                                                **session_kw) as session:
+                                                data_dir=data_dir, **session_kw) as session:
         yield session

@@ -132,7 +132,7 @@ def run(
             use_data_dir(data_root)
     pm = get_plugin_manager(project_root=ctx.root, extra=plugins + tuple(ctx.config.plugins))
     session = Session(station, pm=pm, root=ctx.root, mock_roles=mock_roles, operator=operator,
-                      listeners=listeners, live=tty, allow_expired_cal=allow_expired_cal)
+                      listeners=listeners, live=tty, allow_expired_cal=allow_expired_cal, data_dir=data_root)
     session.options = plugin_options(pm, click_ctx.args, [o for p in click_ctx.command.params for o in p.opts])
     # Preflight before anything is written: a configuration error (exit 4) must leave nothing
     # behind -- no event file, no connected instrument (tests/test_cli_run.py).

@@ -232,6 +232,11 @@ class Run:
         self.bus.emit(ev.STEPS_DISCOVERED, items=items)
         self.bus.flush()
 
+    @property
+    def depth(self) -> int:
+        """How many steps are open (0 outside any step; groups nest)."""
+        return len(self._stack)
+
     def instrument(self, role: str) -> Any:
         """The driver of ``role``: connected on first use and announced in this run
         (``fixture.instrument_connected``: identity and calibration for the traceability columns).

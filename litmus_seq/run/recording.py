@@ -109,7 +109,7 @@ def open_recording(
     pm = get_plugin_manager(project_root=project.root, extra=tuple(plugins) + tuple(project.config.plugins))
     stores = register_stores(pm, data_dir)
     session = Session(station_model, pm=pm, root=project.root, mock_roles=mock_roles, operator=operator,
-                      listeners=listeners, clock_ns=clock)
+                      listeners=listeners, clock_ns=clock, data_dir=data_dir)
     try:
         session.open()
         names = {"project_name": getattr(project.config, "name", None) or project.root.name, **(sequence or {})}

@@ -29,7 +29,8 @@ class Session:
 
     ``station`` is a :class:`~litmus_seq.models.Station` (or ``None`` for runs without
     instruments); ``allow_expired_cal`` lets instruments past their calibration date measure
-    (recorded on their rows); ``pm`` the plugin manager with the stores and reporters already registered
+    (recorded on their rows); ``data_dir`` tells plugins where the stores write; ``pm`` the plugin
+    manager with the stores and reporters already registered
     (a fresh one with the installed and ``plugins`` modules is made when omitted); ``root`` the
     folder relative station paths (a pyvisa-sim file) are resolved against; ``listeners`` extra
     plugins registered for the session's lifetime; ``clock_ns`` what stamps the events
@@ -53,6 +54,7 @@ class Session:
         live: bool = False,
         allow_expired_cal: bool = False,
         clock_ns: Callable[[], int] | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         if pm is None:
             from litmus_seq.plugins import get_plugin_manager
@@ -61,6 +63,8 @@ class Session:
         self.station = station
         self.pm = pm
         self.root = Path(root) if root is not None else Path.cwd()
+        #: where the front door's stores write (for plugins: the session itself writes nothing)
+        self.data_dir = Path(data_dir) if data_dir is not None else None
         self.mock_roles = set(mock_roles)
         self.operator = operator
         #: flush events at every step start too (a live console), not only at step ends
