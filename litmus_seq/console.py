@@ -141,6 +141,7 @@ class RunView:
 
     def reset(self) -> None:
         self.run_id: str | None = None
+        self.selection: str | None = None
         self.sequence: str | None = None
         self.dut: str | None = None
         self.station: str | None = None
@@ -154,6 +155,7 @@ class RunView:
         self.retried: list[str] = []
         self.marginal = 0
         self.prompt_open = False
+        self._told_stop = False
 
     # -- what a front end prints as it happens (overridden) --------------------------------
 
@@ -174,6 +176,7 @@ class RunView:
         self.reset()
         self.run_id, self.started = e.get("run_id"), e["timestamp"]
         self.sequence, self.dut, self.station = e.get("sequence_name"), e.get("dut_serial"), e.get("station_id")
+        self.selection = e.get("run_selection")
 
     def _discovered(self, e: dict[str, Any]) -> None:
         for item in e["items"]:
@@ -260,7 +263,12 @@ class RunView:
             if index not in step.bad:
                 why = f" (first: {first})" if first else ""
                 self.retried.append(f"{_where(path, index, step.n_vectors, {})}: passed after {_retries(attempts)}{why}")
-        self.step_finished(step)
+        left_out = step.outcome == oc.SKIPPED and (step.error or "").startswith(("deselected", "not run:"))
+        if not left_out or self.verbosity >= VERBOSE:  # (counted in the banner)
+            self.step_finished(step)
+        elif (step.error or "").startswith("not run:") and not self._told_stop and self.verbosity >= NORMAL:
+            self._told_stop = True
+            self.note((step.error or "").removeprefix("not run: "), "yellow")
         step.latest.clear()
         step.bad.clear()
 
@@ -364,6 +372,8 @@ class Console(RunView):
         if self.marginal:
             summary += f", {self.marginal} marginal"
         parts = [p for p in (self.sequence, f"dut {self.dut}" if self.dut else None, summary) if p]
+        if self.selection:
+            parts.append(f"partial: {self.selection}")
         if self.started is not None and self.ended is not None:
             parts.append(f"{(self.ended - self.started) / 1e6:.2f} s")
         verdict = outcome.upper() + (f": {error}" if error else "")

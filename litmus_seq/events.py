@@ -68,6 +68,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "operator_id?", "operator_name?", "test_phase?", "project_name?",
         "sequence_name?", "sequence_version?", "sequence_file?",
         "git_commit?", "git_branch?", "python_version?", "litmus_seq_version?",
+        "run_selection?",  # the options that left main steps out (-k, --from, --only); None: all ran
         "custom?",  # dict -> custom_<key> columns
         "plan?",  # the resolved plan as a JSON string (parquet file metadata)
     ),

@@ -137,7 +137,7 @@ def test_run_context_and_dynamic_columns(run_file: Path) -> None:
     assert {r["out_ripple"] for r in v1} == {"channel://run-sess-0001-0/ripple"}
     assert {r["in_vin"] for r in v1} == {12.0} and {r["custom_lot"] for r in v1} == {"L7"}
     meta = pq.read_metadata(run_file).metadata
-    assert meta[b"schema_version"] == b"2" and meta[b"run_id"] == b"run-sess-0001-0"
+    assert meta[b"schema_version"] == b"3" and meta[b"run_id"] == b"run-sess-0001-0"
     assert json.loads(meta[b"plan"])["sequence"] == "power_board_fct"
     assert json.loads(meta[b"environment"])["plugins"] == [{"name": "scpi", "version": "1.0"}]
 

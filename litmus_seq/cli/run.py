@@ -64,6 +64,11 @@ def _reporters(junit_file: str | None, pubdir: str | None, publish_url: str | No
 @click.option("--junit", "junit_file", metavar="FILE", help="Write a JUnit XML report (one testcase per step) for CI.")
 @click.option("--pubdir", metavar="DIR", help="Write each step result to DIR/<step_path>/<n>.<outcome>/.")
 @click.option("--publish", "publish_url", metavar="URL", help="POST each step result as JSON to URL (http/https).")
+@click.option("-k", "keyword", metavar="EXPR", help="Run only main steps whose path matches EXPR (e.g. 'rail and not hot').")
+@click.option("--from", "start", metavar="STEP", help="Run main steps from STEP on (a path such as main/rails, or a name).")
+@click.option("--only", multiple=True, metavar="STEP", help="Run only STEP among the main steps (repeatable).")
+@click.option("--maxfail", type=click.IntRange(min=1), metavar="N", help="Stop running main steps after N failed ones.")
+@click.option("-x", "--exitfirst", is_flag=True, help="Stop running main steps after the first failed one (--maxfail 1).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every measurement, instrument and diagnostic.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only the verdict, the failures and where results went.")
 @click.pass_context
@@ -86,6 +91,11 @@ def run(
     allow_expired_cal: bool = False,
     verbose: bool = False,
     quiet: bool = False,
+    keyword: str | None = None,
+    start: str | None = None,
+    only: tuple[str, ...] = (),
+    maxfail: int | None = None,
+    exitfirst: bool = False,
 ) -> int:
     """Run SEQUENCE on a station and record events, waveforms and a parquet file.
 
@@ -95,6 +105,7 @@ def run(
     from litmus_seq.plugins import get_plugin_manager, plugin_options
     from litmus_seq.project import ProjectContext
     from litmus_seq.run import Session, preflight, run_plan, station_process
+    from litmus_seq.run.selection import Selection
     from litmus_seq.stores import register_stores
 
     if not sequence.exists():
@@ -110,6 +121,8 @@ def run(
     plan = build_plan(sequence, project=ctx)
     if not plan.steps:
         raise NothingToRun(f"{ctx.display(sequence.resolve())}: nothing to run (no setup, steps or cleanup)")
+    selection = Selection(keyword, start, only, 1 if exitfirst else maxfail)
+    selection.deselected(plan)  # a selection that names no step: exit 4 before anything runs
     where = Location(f"--station {station_ref}") if station_ref else None
     station, station_doc = load_station(ctx, station_ref or plan.station_ref or ctx.config.station, where)
     tty = sys.stdout.isatty()
@@ -145,6 +158,6 @@ def run(
         return 0
     with station_process(), register_stores(pm, data_root), session:
         result = run_plan(session, plan, dut_serial=dut_serial, test_phase=test_phase, custom=meta,
-                          project_name=getattr(ctx.config, "name", None))
+                          project_name=getattr(ctx.config, "name", None), selection=selection)
     console.banner(result.outcome, result.error, result.parquet)  # the verdict of the exit code
     return result.exit_code

@@ -29,6 +29,7 @@ from litmus_seq.errors import ConfigError, InstrumentError, LitmusError, StepAbo
 from litmus_seq.plan import Plan, PlannedAction, PlannedStep
 from litmus_seq.run.context import StepContext
 from litmus_seq.run.recorder import Run, RunResult
+from litmus_seq.run.selection import Selection
 
 __all__ = ["git_info", "import_callable", "plan_roles", "run_plan"]
 
@@ -42,10 +43,13 @@ _STOPS = (KeyboardInterrupt, Terminated)
 
 def run_plan(session: Any, plan: Plan, *, dut_serial: str | None = None, test_phase: str | None = None,
              operator: str | None = None, custom: Mapping[str, Any] | None = None,
-             dut: Mapping[str, Any] | None = None, project_name: str | None = None) -> RunResult:
+             dut: Mapping[str, Any] | None = None, project_name: str | None = None,
+             selection: Selection | None = None) -> RunResult:
     """Run ``plan`` once (one DUT) on an open session; never raises for what happens in the run
     (the outcome says it); returns the sealed result. ``project_name`` defaults to the name of
-    the plan's project folder."""
+    the plan's project folder; ``selection`` leaves main steps out (``-k``, ``--maxfail``...)."""
+    selection = selection or Selection()
+    deselected = selection.deselected(plan)  # a bad selection: ConfigError before the run starts
     commit, branch = git_info(plan.root)
     sequence = {
         "name": plan.sequence_name, "version": plan.sequence_version, "file": plan.sequence_file,
@@ -59,9 +63,10 @@ def run_plan(session: Any, plan: Plan, *, dut_serial: str | None = None, test_ph
 
     run = session.start_run(dut_serial=dut_serial, product=plan.product, guardband_pct=plan.guardband_pct,
                             operator=operator, phase=test_phase, custom=custom, dut=dut, sequence=sequence,
-                            names=plan.variables, limits=limits)
+                            names=plan.variables, limits=limits,
+                            selection=selection.describe() if deselected else None)
     try:
-        _Executor(run, plan).execute()
+        _Executor(run, plan, deselected, selection.maxfail).execute()
     except BaseException as exc:  # noqa: BLE001 - recorded as the run's cause, never a silent pass
         run.abort(exc)
     return run.finish()
@@ -119,9 +124,15 @@ def import_callable(spec: str, root: Path) -> Callable[..., Any]:
 class _Executor:
     """One plan executing on one run."""
 
-    def __init__(self, run: Run, plan: Plan) -> None:
+    def __init__(self, run: Run, plan: Plan, deselected: Mapping[str, str] | None = None,
+                 maxfail: int | None = None) -> None:
         self.run = run
         self.plan = plan
+        #: main steps left out by the selection -> why (their rows say it)
+        self.deselected = deselected or {}
+        self.maxfail = maxfail
+        self.failures = 0
+        self.maxfail_reached: str | None = None
         self.names = run.names
         self.stop_main = False
         self._bound: dict[tuple[str, str], Callable[..., Any]] = {}
@@ -181,7 +192,13 @@ class _Executor:
             if main and (self.stop_main or run.cause is not None):
                 break
             step = steps[i]
-            outcome = self._run_step(step)
+            left_out = (self.deselected.get(step.step_path) or self.maxfail_reached) if main else None
+            if left_out is not None:
+                outcome = self._skip_step(step, left_out)
+            else:
+                outcome = self._run_step(step)
+                if main and step.kind != "group" and outcome in (_FAILED, _ERRORED):
+                    self._count_failure()
             if _SEVERITY[outcome] > _SEVERITY[worst]:
                 worst = outcome
             if on_fail_stop and outcome in (_FAILED, _ERRORED) and not self.stop_main:
@@ -189,6 +206,19 @@ class _Executor:
                 run.stop(f"on_fail: stop after {step.step_path}")
             i = step.subtree_end if step.kind == "group" else i + 1
         return worst
+
+    def _count_failure(self) -> None:
+        self.failures += 1
+        if self.maxfail is not None and self.failures >= self.maxfail and self.maxfail_reached is None:
+            self.maxfail_reached = f"not run: stopped after {self.failures} failed step(s) (--maxfail {self.maxfail})"
+
+    def _skip_step(self, step: PlannedStep, reason: str) -> str:
+        """A step (and, for a group, its subtree) left out by the selection: rows say why."""
+        run = self.run
+        run.begin_step(step.step_path, step.step_index, step.node_id, step.name, step.kind, len(step.vectors))
+        if step.kind == "group":
+            self._skip_subtree(step, reason)
+        return run.end_step(_SKIPPED, reason, flush=False)
 
     def _skip_subtree(self, step: PlannedStep, reason: str) -> None:
         """Mark a skipped group's descendants skipped (they were considered, not left unrun)."""

@@ -136,6 +136,7 @@ class Run:
         names: Mapping[str, Any] | None = None,
         limits: Callable[[str, Mapping[str, Any], str], Any] | None = None,
         run_id: str | None = None,
+        selection: str | None = None,
     ) -> None:
         self.session = session
         self.bus: ev.EventBus = session.bus
@@ -176,7 +177,8 @@ class Run:
         self._fixture_get = self.fixture_connections.get
         self.bus.run_id = self.run_id
         self.bus.emit(ev.RUN_STARTED, **self._context(dut_serial, product, operator or session.operator, phase,
-                                                      dict(custom or {}), dict(dut or {}), dict(sequence or {})))
+                                                      dict(custom or {}), dict(dut or {}), dict(sequence or {})),
+                      run_selection=selection)
 
     def _context(self, dut_serial: str | None, product: Any, operator: str | None, phase: str | None,
                  custom: dict[str, Any], dut: dict[str, Any], seq: dict[str, Any]) -> dict[str, Any]:

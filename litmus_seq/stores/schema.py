@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: Bumped on every additive change to the fixed columns (file metadata ``schema_version``).
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 #: Keys of :meth:`litmus_seq.limits.ResolvedLimit.as_dict` (the ``limit`` of a measurement event).
 LIMIT_KEYS: tuple[str, ...] = (
@@ -39,7 +39,7 @@ RUN_CONTEXT: tuple[str, ...] = (
     "dut_lot_number", "product_id", "product_name", "product_revision", "station_id",
     "station_name", "station_hostname", "fixture_id", "test_phase", "project_name",
     "sequence_name", "sequence_version", "sequence_file", "git_commit", "git_branch",
-    "python_version", "litmus_seq_version",
+    "python_version", "litmus_seq_version", "run_selection",
 )
 
 #: The per-instrument traceability fields, as ``step_instruments_<field>`` list columns.
