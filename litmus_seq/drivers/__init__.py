@@ -12,13 +12,17 @@ from typing import TYPE_CHECKING
 
 from litmus_seq.drivers.base import Driver
 from litmus_seq.drivers.mock import MockDriver
-from litmus_seq.drivers.scpi import ScpiDmm, ScpiEload, ScpiInstrument, ScpiPsu
+from litmus_seq.drivers.console import SerialConsole
+from litmus_seq.drivers.scpi import ScpiDmm, ScpiEload, ScpiInstrument, ScpiPsu, ScpiPsuMulti, ScpiScope
 from litmus_seq.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # pragma: no cover
     from litmus_seq.drivers.registry import DriverRegistry
 
-__all__ = ["BUILTIN_DRIVERS", "Driver", "MockDriver", "ScpiDmm", "ScpiEload", "ScpiInstrument", "ScpiPsu"]
+__all__ = [
+    "BUILTIN_DRIVERS", "Driver", "MockDriver", "ScpiDmm", "ScpiEload", "ScpiInstrument", "ScpiPsu", "ScpiPsuMulti",
+    "ScpiScope", "SerialConsole",
+]
 
 #: name -> class of the drivers litmus-seq ships.
 BUILTIN_DRIVERS: dict[str, type] = {
@@ -26,6 +30,9 @@ BUILTIN_DRIVERS: dict[str, type] = {
     "scpi.dmm": ScpiDmm,
     "scpi.psu": ScpiPsu,
     "scpi.eload": ScpiEload,
+    "scpi.psu_multi": ScpiPsuMulti,
+    "scpi.scope": ScpiScope,
+    "serial.console": SerialConsole,
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-__all__ = ["Driver", "IDENTITY_KEYS"]
+__all__ = ["Driver", "IDENTITY_KEYS", "instrument_channel", "is_waveform"]
 
 #: The keys of :meth:`Driver.identity`; they become traceability columns on every measurement.
 IDENTITY_KEYS: tuple[str, ...] = ("manufacturer", "model", "serial", "firmware")
@@ -51,3 +51,18 @@ class Driver:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} role={self.role!r} resource={self.resource!r}>"
+
+
+def instrument_channel(declared: str | None, args: dict[str, Any]) -> str | None:
+    """The ``instrument_channel`` of a measurement: the step's ``channel:``, else the ``channel``
+    argument the driver method was called with (a multi-channel instrument)."""
+    if declared is not None:
+        return declared
+    channel = args.get("channel") if args else None
+    return None if channel is None else str(channel)
+
+
+def is_waveform(value: Any) -> bool:
+    """A driver's reading that is an array of numbers (a waveform), kept in the channel store."""
+    return (isinstance(value, (list, tuple)) and len(value) > 1
+            and all(type(v) is float or type(v) is int for v in value))

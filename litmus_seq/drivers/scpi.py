@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from litmus_seq.drivers.base import Driver
 from litmus_seq.errors import ConfigError, InstrumentError
 
-__all__ = ["ScpiDmm", "ScpiEload", "ScpiInstrument", "ScpiOptions", "ScpiPsu"]
+__all__ = ["ScpiDmm", "ScpiEload", "ScpiInstrument", "ScpiOptions", "ScpiPsu", "ScpiPsuMulti", "ScpiScope"]
 
 
 class ScpiOptions(BaseModel):
@@ -69,6 +69,25 @@ class ScpiInstrument(Driver):
         """Open the resource, optionally ``*RST``, clear the error queue and read ``*IDN?``."""
         if self._inst is not None:
             return
+        self._open()
+        if self.reset_on_connect:
+            self.write("*RST")
+        if self.check_errors:
+            self.clear_errors()
+        idn = self.query("*IDN?")
+        if not idn:
+            # pyvisa-sim opens any resource name and answers it with nothing; some real
+            # backends do the same for a wrong address on a shared bus
+            self.close()
+            raise InstrumentError(
+                f"role {self.role!r}: {self.resource!r} answered nothing to '*IDN?'; check the "
+                f"resource string (is this the right instrument?)"
+            )
+        self.idn = idn
+        self._identity = parse_idn(idn)
+
+    def _open(self) -> None:
+        """Open the VISA resource with the configured timeout and terminators."""
         if not self.resource:
             raise ConfigError(
                 f"role {self.role!r}: driver {type(self).__name__} needs a VISA resource; add "
@@ -92,21 +111,6 @@ class ScpiInstrument(Driver):
                 f"{library or '(default)'!r}: {type(exc).__name__}: {exc}; check the resource "
                 f"string, the cabling and that the instrument is on"
             ) from exc
-        if self.reset_on_connect:
-            self.write("*RST")
-        if self.check_errors:
-            self.clear_errors()
-        idn = self.query("*IDN?")
-        if not idn:
-            # pyvisa-sim opens any resource name and answers it with nothing; some real
-            # backends do the same for a wrong address on a shared bus
-            self.close()
-            raise InstrumentError(
-                f"role {self.role!r}: {self.resource!r} answered nothing to '*IDN?'; check the "
-                f"resource string (is this the right instrument?)"
-            )
-        self.idn = idn
-        self._identity = parse_idn(idn)
 
     def close(self) -> None:
         inst, self._inst = self._inst, None
@@ -334,3 +338,96 @@ class ScpiEload(ScpiInstrument):
 
     def measure_power(self) -> float:
         return self.query_float(self.CMD_MEAS_POWER)
+
+
+class ScpiPsuMulti(ScpiInstrument):
+    """``scpi.psu_multi``: a multi-output SCPI power supply addressed with channel lists
+    (``VOLT 5,(@2)``, ``MEAS:VOLT? (@2)``; Keysight E36300-style).
+
+    Every method takes ``channel`` (1 by default); in a sequence give it in ``args:`` and it is
+    recorded in the ``instrument_channel`` column of the measurements it takes.
+    """
+
+    CMD_VOLTAGE = "VOLT {value},(@{channel})"
+    CMD_CURRENT_LIMIT = "CURR {value},(@{channel})"
+    CMD_OUTPUT = "OUTP {value},(@{channel})"
+    CMD_OUTPUT_QUERY = "OUTP? (@{channel})"
+    CMD_MEAS_VOLTAGE = "MEAS:VOLT? (@{channel})"
+    CMD_MEAS_CURRENT = "MEAS:CURR? (@{channel})"
+
+    def _channel(self, channel: Any) -> int:
+        if isinstance(channel, bool) or not isinstance(channel, (int, str)) or not str(channel).isdigit():
+            raise InstrumentError(f"role {self.role!r}: channel must be a positive whole number, got {channel!r}")
+        return int(channel)
+
+    def set_voltage(self, volts: float, channel: int = 1) -> None:
+        self.write(self.CMD_VOLTAGE.format(value=self.number(volts), channel=self._channel(channel)))
+
+    def set_current_limit(self, amps: float, channel: int = 1) -> None:
+        self.write(self.CMD_CURRENT_LIMIT.format(value=self.number(amps), channel=self._channel(channel)))
+
+    def output_on(self, channel: int = 1) -> None:
+        self.write(self.CMD_OUTPUT.format(value=1, channel=self._channel(channel)))
+
+    def output_off(self, channel: int = 1) -> None:
+        self.write(self.CMD_OUTPUT.format(value=0, channel=self._channel(channel)))
+
+    def output_state(self, channel: int = 1) -> bool:
+        return self.query(self.CMD_OUTPUT_QUERY.format(channel=self._channel(channel))).upper() in ("1", "ON")
+
+    def measure_voltage(self, channel: int = 1) -> float:
+        return self.query_float(self.CMD_MEAS_VOLTAGE.format(channel=self._channel(channel)))
+
+    def measure_current(self, channel: int = 1) -> float:
+        return self.query_float(self.CMD_MEAS_CURRENT.format(channel=self._channel(channel)))
+
+
+class ScpiScope(ScpiInstrument):
+    """``scpi.scope``: an oscilloscope with ASCII waveform transfer.
+
+    :meth:`fetch_waveform` returns the channel's samples as a list of floats; measured in a
+    sequence (``measure: ripple_wave, from: scope.fetch_waveform, args: {channel: 1}``) the array
+    goes to the channel store and the measurement row holds its ``channel://`` URI.
+    """
+
+    CMD_WAVEFORM = "WAV:DATA? CHAN{channel}"
+    CMD_X_INCREMENT = "WAV:XINC? CHAN{channel}"
+    CMD_TIMEBASE = "TIM:SCAL {}"
+    CMD_VPP = "MEAS:VPP? CHAN{channel}"
+    CMD_FREQUENCY = "MEAS:FREQ? CHAN{channel}"
+
+    def set_timebase(self, seconds_per_div: float) -> None:
+        self.write(self.CMD_TIMEBASE.format(self.number(seconds_per_div)))
+
+    def fetch_waveform(self, channel: int = 1) -> list[float]:
+        """The samples of ``channel``; a reply that is not all numbers is an InstrumentError."""
+        command = self.CMD_WAVEFORM.format(channel=int(channel))
+        text = self.query(command)
+        try:
+            values = [float(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            bad = next(x for x in text.split(",") if not _is_number(x))
+            raise InstrumentError(
+                f"role {self.role!r} ({self.resource}): {command!r} returned {bad.strip()!r} among the samples; "
+                f"the channel is overloaded or not a waveform (check its vertical scale)") from None
+        if not values:
+            raise InstrumentError(f"role {self.role!r} ({self.resource}): {command!r} returned no samples")
+        return values
+
+    def sample_interval(self, channel: int = 1) -> float:
+        """Seconds between two samples of the last acquisition."""
+        return self.query_float(self.CMD_X_INCREMENT.format(channel=int(channel)))
+
+    def measure_vpp(self, channel: int = 1) -> float:
+        return self.query_float(self.CMD_VPP.format(channel=int(channel)))
+
+    def measure_frequency(self, channel: int = 1) -> float:
+        return self.query_float(self.CMD_FREQUENCY.format(channel=int(channel)))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from litmus_seq import outcomes as oc
+from litmus_seq.drivers.base import instrument_channel, is_waveform
 from litmus_seq.errors import ConfigError, InstrumentError, LitmusError, StepAborted, Terminated
 from litmus_seq.plan import Plan, PlannedAction, PlannedStep
 from litmus_seq.run.context import StepContext
@@ -321,13 +322,15 @@ class _Executor:
             model = action.model
             if action.role is not None:
                 value = self._call_instrument(action, args)
+                if is_waveform(value):  # to the channel store; the row holds its channel:// URI
+                    value = self.run.write_channel(action.measurement, value)  # type: ignore[arg-type]
             else:
                 value = self._call_user(action.python, ctx, args)  # type: ignore[arg-type]
                 if value is None or action.measurement in ctx._measured:
                     return  # the callable recorded it through ctx.measure(), or returned nothing
             name = action.measurement
             self.run.judge(ctx, name, value, vector.limits.get(name), model.units,  # type: ignore[arg-type]
-                           action.role, model.channel)
+                           action.role, instrument_channel(model.channel, args))
         elif kind == "call":
             args = action.render_args(names) if action.args is not None else {}
             result = self._call_instrument(action, args)
