@@ -161,8 +161,8 @@ def test_validate_reports_unknown_driver_on_the_station_line(project: Path, caps
     # (installed plugins' drivers, if any, are listed too)
     assert line.startswith("stations/sim_bench.yaml:15:13: instruments.dmm.driver: unknown driver 'scpi.dmmm' "
                            "(did you mean 'scpi.dmm'?); registered drivers: demo.chamber, ")
-    assert line.endswith("mock, scpi.dmm, scpi.eload, scpi.psu. Install the plugin that provides it or fix the "
-                         "name (`litmus-seq plugins` lists them)")
+    assert line.endswith("mock, scpi.dmm, scpi.eload, scpi.psu, scpi.psu_multi, scpi.scope, serial.console. "
+                         "Install the plugin that provides it or fix the name (`litmus-seq plugins` lists them)")
     code, out, _ = run(capsys, "validate", "--no-plugins", "stations/sim_bench.yaml")
     assert code == 0 and "ok: stations/sim_bench.yaml" in out  # cannot tell without plugins
 
