@@ -589,6 +589,36 @@ class LiveConsole(Console):
         out.print(Text(results), highlight=False, soft_wrap=True)
 
 
+def ask_serial(pattern: str | None, where: str, *, stdin: TextIO | None = None, out: TextIO | None = None,
+               tty: bool | None = None) -> str | None:
+    """The next DUT serial: asked on a terminal (again until it matches ``pattern``), else the
+    next line of ``stdin`` (a scanner, a pipe); None at the end of input or for an empty answer.
+
+    A serial off a terminal that does not match is reported on ``out`` and the next line read:
+    nobody is there to type it again, and that unit is not tested.
+    """
+    import re
+
+    stdin = stdin or sys.stdin
+    out = out or sys.stderr
+    tty = stdin.isatty() if tty is None else tty
+    while True:
+        if tty:
+            print("DUT serial (scan or type; empty line to stop): ", end="", file=out, flush=True)
+        line = stdin.readline()
+        if not line:
+            return None
+        serial = line.strip()
+        if not serial:
+            if tty:
+                return None
+            continue  # blank lines between scans
+        if pattern is None or re.search(pattern, serial):
+            return serial
+        again = "; scan or type it again" if tty else "; that unit is not tested"
+        print(f"serial {serial!r} does not match serial_pattern {pattern!r} ({where}){again}", file=out, flush=True)
+
+
 def make_console(tty: bool, verbosity: int = NORMAL) -> Console:
     """The console for a run: live on a terminal, plain lines elsewhere."""
     return LiveConsole(verbosity=verbosity) if tty else PlainConsole(verbosity=verbosity)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from litmus_seq.limits import Limit
 
@@ -28,6 +28,21 @@ Scalar = Union[bool, int, float, str]
 # ``call:``/``from:`` name a station role and one of its driver's methods; ``python:`` a callable.
 _ROLE_METHOD = r"^[A-Za-z_][\w]*\.[A-Za-z_][\w]*$"
 _MODULE_FUNCTION = r"^[\w.]+:[\w]+$"
+
+
+def _regex(value: str | None) -> str | None:
+    """A regular expression that compiles (checked at load, so a bad one is a file:line error)."""
+    if value is not None:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+SerialPattern = Annotated[Union[str, None], AfterValidator(_regex)]
 
 
 def _new_dict() -> dict[str, Any]:
@@ -90,6 +105,9 @@ class Station(Strict):
     calibration_warn_days: int = Field(
         30, ge=0, description="Warn when an instrument's calibration is due within this many days"
     )
+    serial_pattern: SerialPattern = Field(
+        None, description="Regular expression every DUT serial tested here must match (the product's wins)"
+    )
 
 
 # --------------------------------------------------------------------------- product
@@ -120,6 +138,9 @@ class Product(Strict):
     pins: dict[str, str] = Field(default_factory=_new_dict, description="measurement -> DUT pin")
     fixture_connections: dict[str, str] = Field(
         default_factory=_new_dict, description="measurement -> fixture connection"
+    )
+    serial_pattern: SerialPattern = Field(
+        None, description="Regular expression every DUT serial must match, e.g. ^SN[0-9]{6}$"
     )
 
 

@@ -6,6 +6,7 @@ Exit codes come from the run outcome (DESIGN §3): 0 passed, 1 failed, 2 termina
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import click
 
 from litmus_seq.errors import ConfigError, Location, NothingToRun
+from litmus_seq.outcomes import ABORTED, SEVERITY, TERMINATED
 
 
 def load_station(ctx: Any, ref: str | None, where: Location | None = None) -> tuple[Any, Any]:
@@ -69,6 +71,7 @@ def _reporters(junit_file: str | None, pubdir: str | None, publish_url: str | No
 @click.option("--only", multiple=True, metavar="STEP", help="Run only STEP among the main steps (repeatable).")
 @click.option("--maxfail", type=click.IntRange(min=1), metavar="N", help="Stop running main steps after N failed ones.")
 @click.option("-x", "--exitfirst", is_flag=True, help="Stop running main steps after the first failed one (--maxfail 1).")
+@click.option("--loop", is_flag=True, help="Test unit after unit: read each serial, run, show the verdict (Ctrl-C or an empty serial ends).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every measurement, instrument and diagnostic.")
 @click.option("-q", "--quiet", is_flag=True, help="Show only the verdict, the failures and where results went.")
 @click.pass_context
@@ -96,6 +99,7 @@ def run(
     only: tuple[str, ...] = (),
     maxfail: int | None = None,
     exitfirst: bool = False,
+    loop: bool = False,
 ) -> int:
     """Run SEQUENCE on a station and record events, waveforms and a parquet file.
 
@@ -125,8 +129,13 @@ def run(
     selection.deselected(plan)  # a selection that names no step: exit 4 before anything runs
     where = Location(f"--station {station_ref}") if station_ref else None
     station, station_doc = load_station(ctx, station_ref or plan.station_ref or ctx.config.station, where)
+    pattern, pattern_where = serial_pattern(plan.product, station)
+    if loop and dut_serial is not None:
+        raise ConfigError(f"--dut {dut_serial}: --loop reads each unit's serial; leave out --dut")
+    if dut_serial is not None and pattern is not None and not re.search(pattern, dut_serial):
+        raise ConfigError(f"--dut {dut_serial}: does not match serial_pattern {pattern!r} ({pattern_where})")
     tty = sys.stdout.isatty()
-    from litmus_seq.console import NORMAL, QUIET, VERBOSE, make_console
+    from litmus_seq.console import NORMAL, QUIET, VERBOSE, ask_serial, make_console
 
     console = make_console(tty, QUIET if quiet else VERBOSE if verbose else NORMAL)
     listeners: list[object] = [console, *reporters]
@@ -156,8 +165,41 @@ def run(
         click.echo(f"ok: {ctx.display(sequence.resolve())}: {len(plan.steps)} steps, {n_vectors} vectors; "
                    f"roles, methods and callables resolved (nothing ran)")
         return 0
+    if dut_serial is None and not loop and sys.stdin.isatty():
+        dut_serial = ask_serial(pattern, pattern_where)
+        if dut_serial is None:
+            raise NothingToRun("no DUT serial given: nothing was tested")
     with station_process(), register_stores(pm, data_root), session:
-        result = run_plan(session, plan, dut_serial=dut_serial, test_phase=test_phase, custom=meta,
-                          project_name=getattr(ctx.config, "name", None), selection=selection)
-    console.banner(result.outcome, result.error, result.parquet)  # the verdict of the exit code
-    return result.exit_code
+        units = 0
+        worst: Any = None
+        while True:
+            if loop:
+                try:
+                    dut_serial = ask_serial(pattern, pattern_where)
+                except KeyboardInterrupt:  # between units: the loop ends, no unit is cut short
+                    dut_serial = None
+                if dut_serial is None:
+                    break
+            result = run_plan(session, plan, dut_serial=dut_serial, test_phase=test_phase, custom=meta,
+                              project_name=getattr(ctx.config, "name", None), selection=selection)
+            console.banner(result.outcome, result.error, result.parquet)  # the verdict of the exit code
+            units += 1
+            if worst is None or SEVERITY[result.outcome] > SEVERITY[worst.outcome]:
+                worst = result
+            if not loop or result.outcome in (TERMINATED, ABORTED):
+                break
+    if worst is None:
+        raise NothingToRun("--loop: no serial was read, no unit tested")
+    if loop:
+        click.echo(f"loop: {units} unit{'s' if units != 1 else ''} tested, worst {worst.outcome}")
+    return worst.exit_code
+
+
+def serial_pattern(product: Any, station: Any) -> tuple[str | None, str]:
+    """The ``serial_pattern`` DUT serials must match (the product's, else the station's), and
+    where it is written (for messages)."""
+    for model, kind in ((product, "product"), (station, "station")):
+        pattern = getattr(model, "serial_pattern", None)
+        if pattern:
+            return pattern, f"{kind} {model.id}"
+    return None, ""
