@@ -36,6 +36,7 @@ CASES = {
     "failed": ("sequences/stop.yaml", (), "failed"),
     "errored at connect": ("sequences/powered.yaml", ("--station", "dead"), "errored"),
     "errored in a step": ("sequences/mixed.yaml", (), "errored"),
+    "errored by SystemExit in a driver": ("sequences/bail.yaml", (), "errored"),
     "terminated": ("sequences/hang.yaml", (), "terminated"),
 }
 
@@ -118,6 +119,8 @@ def test_every_reporter_tells_the_same_verdict(project: Path, name: str) -> None
     assert (junit_run, junit_outcome) == (run_id, sealed)
     assert (counts["errors"] > 0) == (sealed in ("errored", "terminated"))
     assert (counts["failures"] > 0 or counts["errors"] > 0) == (sealed != "passed")
+    if name == "errored by SystemExit in a driver":  # the cause once: on its step, not again on 'run'
+        assert counts["errors"] == 1
 
     # --pubdir: the run's own result folder
     (folder,) = [p for p in (project / "pub" / "run").iterdir() if p.is_dir()]
@@ -133,3 +136,48 @@ def test_every_reporter_tells_the_same_verdict(project: Path, name: str) -> None
         "run", run_id, sealed, result_word(sealed))
     assert not (project / "data" / "outbox" / "publish").exists() or \
         not list((project / "data" / "outbox" / "publish").iterdir())
+
+
+def test_a_run_that_never_ended_is_still_reported_by_pubdir_and_publish(tmp_path: Path) -> None:
+    """The process stops between a step's start and run.ended (no run.ended event at all): at
+    close, --pubdir writes the run's result and --publish posts its document, both 'aborted'."""
+    import io
+
+    from test_reporters_junit import _session
+
+    from litmus_seq.hookspecs import hookimpl
+    from litmus_seq.reporters.pubdir import PubDir
+    from litmus_seq.reporters.publish import Publisher
+    from litmus_seq.run import run_plan
+
+    project = tmp_path / "proj"
+    shutil.copytree(DATA, project, ignore=shutil.ignore_patterns("__pycache__"))
+    batches: list[list[dict[str, Any]]] = []
+
+    class Tap:
+        @hookimpl
+        def litmus_seq_events(self, events: list[dict[str, Any]]) -> None:
+            batches.append(list(events))
+
+    session, plan = _session(project, "sequences/mixed.yaml", [Tap()])
+    with session as s:
+        run_plan(s, plan, dut_serial="SN-CUT")
+    events = [e for batch in batches for e in batch]
+    cut = next(i for i, e in enumerate(events)
+               if e["event_type"] == "test.step_started" and e["step_path"] == "main/garbage")
+    server = Collector()
+    try:
+        pub = PubDir(project / "pub", stderr=io.StringIO())
+        post = Publisher(server.url, outbox=project / "outbox", stderr=io.StringIO())
+        for reporter in (pub, post):
+            reporter.litmus_seq_events(events[: cut + 1])
+            reporter.close()
+    finally:
+        server.close()
+    (folder,) = [p for p in (project / "pub" / "run").iterdir() if p.is_dir()]
+    assert folder.name == "0.fail"
+    doc = json.loads((folder / "result.json").read_text())
+    assert (doc["outcome"], doc["steps"]["in flight"]) == ("aborted", 1)
+    assert "did not end" in doc["excinfo"]["value"]
+    final = server.posts[-1]
+    assert (final["type"], final["outcome"], final["dut_serial"]) == ("run", "aborted", "SN-CUT")

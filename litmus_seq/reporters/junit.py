@@ -83,6 +83,7 @@ class _Suite:
         self.counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         self.cases: list[tuple[int, int, Any]] = []  # (step_index, order, element): plan order
         self.cause_shown = False  # the run's cause went on the step in flight
+        self.messages: set[str] = set()  # of the failure/error elements so far
 
     def case(self, name: str, index: int, seconds: float) -> Any:
         el = self.ET.Element("testcase", name=_xml_safe(name), classname=self.classname, time=_seconds(seconds))
@@ -93,6 +94,7 @@ class _Suite:
     def verdict(self, el: Any, tag: str, message: str, kind: str, text: str) -> None:
         """``failure`` / ``error`` / ``skipped`` on a case, counted."""
         child = self.ET.SubElement(el, tag, message=_xml_safe(message), type=kind)
+        self.messages.add(message)
         if text:
             child.text = _xml_safe(text)
         self.counts[{"failure": "failures", "error": "errors", "skipped": "skipped"}[tag]] += 1
@@ -146,6 +148,8 @@ class _Suite:
         if verdict not in ("failed", *ERROR_OUTCOMES) or self.cause_shown:
             return
         if cause is None and self.counts["errors"]:
+            return
+        if cause is not None and cause in self.messages:  # a step already says it: one cause, one error
             return
         if cause is None and verdict == "failed" and self.counts["failures"]:
             return

@@ -2,7 +2,8 @@
 
 ``dead.psu`` refuses the connection (an instrument switched off); ``slow.dmm`` answers
 ``measure_slowly`` only after ``<project>/release`` exists, and creates ``<project>/in_step``
-first, so a test can stop the run while a step is in flight without guessing at timings.
+first, so a test can stop the run while a step is in flight without guessing at timings; its
+``bail_out`` raises ``SystemExit`` as a driver calling ``sys.exit()`` would.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class SlowDmm(Driver):
 
     def identity(self) -> dict[str, str]:
         return {"manufacturer": "Rig Co", "model": "SLOW-1", "serial": "1", "firmware": ""}
+
+    def bail_out(self) -> float:
+        raise SystemExit(2)  # a driver that calls sys.exit: must end errored, never passed
 
     def measure_slowly(self) -> float:
         (PROJECT / "in_step").touch()
