@@ -70,7 +70,7 @@ def recover_runs(data_dir: Path, *, echo: bool = True) -> list[Path]:
     event file that cannot be recovered is reported (one line each) and the others are still
     written; a :class:`StoreError` at the end then says how many failed (exit 3).
     """
-    from litmus_seq.stores.events import iter_event_files, read_events, session_in_progress
+    from litmus_seq.stores.events import iter_event_files, read_events, session_in_progress, started_runs
     from litmus_seq.stores.materializer import materialize_events
 
     data_dir = Path(data_dir)
@@ -91,17 +91,20 @@ def recover_runs(data_dir: Path, *, echo: bool = True) -> list[Path]:
                 if echo:
                     click.echo(f"skipped {path}: a running session is still writing it")
                 continue
-            counted = _Counted(read_events(path))
+            started = started_runs(path)
+            if started is None:
+                if _size(path) > 0:  # a torn tail is what a crash leaves; no event at all is not
+                    click.echo(f"warning: {path}: no readable event in it (not an Arrow IPC event "
+                               "file, or cut short before the first event); ignored", err=True)
+                continue
+            if started <= done:
+                continue  # every run of this session has its file: nothing to replay
             try:
-                new = materialize_events(counted, data_dir, seal_unfinished=True, exclude_runs=done,
+                new = materialize_events(read_events(path), data_dir, seal_unfinished=True, exclude_runs=done,
                                          on_error=lambda run_id, exc: failure(f"run {run_id} ({path})", exc))
             except Exception as exc:  # the file itself: one bad file never stops the others
                 failure(path, exc)
                 continue
-            if counted.n == 0 and _size(path) > 0:
-                # read_events stops quietly at a torn tail; a file with no event at all is not one
-                click.echo(f"warning: {path}: no readable event in it (not an Arrow IPC event "
-                           "file, or cut short before the first event); ignored", err=True)
             for p in new:
                 if echo:
                     click.echo(f"recovered {p}")
@@ -166,22 +169,6 @@ def _remove_stale_tmp(runs: Path, echo: bool) -> None:
             continue
         if echo:
             click.echo(f"removed {tmp}: an unfinished run file (its seal was cut short)")
-
-
-class _Counted:
-    """An iterator that counts what passes through it (events read from one file)."""
-
-    def __init__(self, it: Iterator[Any]) -> None:
-        self._it = iter(it)
-        self.n = 0
-
-    def __iter__(self) -> _Counted:
-        return self
-
-    def __next__(self) -> Any:
-        item = next(self._it)
-        self.n += 1
-        return item
 
 
 def _size(path: Path) -> int:

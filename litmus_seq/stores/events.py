@@ -70,7 +70,8 @@ try:  # POSIX only; elsewhere "in progress" cannot be detected and recover trust
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["EventStore", "read_events", "iter_event_files", "session_in_progress", "event_schema"]
+__all__ = ["EventStore", "read_events", "started_runs", "iter_event_files", "session_in_progress",
+           "event_schema"]
 
 _SEAL_TYPES = frozenset((ev.RUN_ENDED, ev.SESSION_ENDED))
 _MEASUREMENT = ev.MEASUREMENT
@@ -970,6 +971,27 @@ def read_events(path: Path) -> Iterator[dict[str, Any]]:
             except (pa.ArrowInvalid, OSError, EOFError):
                 return  # truncated tail
             yield from _from_batch(batch)
+
+
+def started_runs(path: Path) -> set[str] | None:
+    """The run ids of the ``run.started`` events of one event file (two columns read, no event
+    rebuilt: a file of a million events in milliseconds); None when not one event is readable."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = event_schema().names
+    options = pa.ipc.IpcReadOptions(included_fields=[names.index("event_type"), names.index("run_id")])
+    ids: set[str] = set()
+    seen = False
+    try:
+        with pa.OSFile(str(path), "rb") as source:
+            for batch in pa.ipc.open_stream(source, options=options):
+                seen = seen or batch.num_rows > 0
+                started = pc.equal(batch.column("event_type"), ev.RUN_STARTED)
+                ids.update(x for x in pc.filter(batch.column("run_id"), started).to_pylist() if x is not None)
+    except (pa.ArrowInvalid, OSError, EOFError):
+        pass  # a torn tail ends the file, as in read_events
+    return ids if seen else None
 
 
 def read_all_events(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
