@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from litmus_seq.errors import StoreError
 from litmus_seq.hookspecs import hookimpl
-from litmus_seq.stores.paths import safe_name
+from litmus_seq.stores.paths import os_reason, safe_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -123,7 +123,8 @@ class ChannelStore:
             os.replace(tmp, path)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise StoreError(f"{path}: cannot write channel {key!r}: {exc}") from exc
+            raise StoreError(f"{path}: cannot write channel {key!r}: {os_reason(exc)}; free disk space or "
+                             "make the data folder writable") from exc
         self._paths[uri] = path
         return uri
 

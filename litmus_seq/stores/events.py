@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 from litmus_seq import events as ev
 from litmus_seq.errors import StoreError
 from litmus_seq.hookspecs import hookimpl
-from litmus_seq.stores.paths import safe_name
+from litmus_seq.stores.paths import os_reason, safe_name
 from litmus_seq.stores.schema import LIMIT_KEYS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -825,8 +825,7 @@ class EventStore:
         """The one line a failed write becomes: the file, what was being written, the fix."""
         where = exc.filename or (f.path if f is not None else self.data_dir / "events")
         return StoreError(f"{where}: cannot write the event store (the events of this session): "
-                          f"{exc.strerror or exc}; free disk space or make the data folder writable, "
-                          "then run 'litmus-seq recover'")
+                          f"{os_reason(exc)}; free disk space or make the data folder writable")
 
     def _write(self, events: list[dict[str, Any]]) -> None:
         if self._schema is None:

@@ -43,7 +43,7 @@ from litmus_seq import events as ev
 from litmus_seq.errors import StoreError
 from litmus_seq.hookspecs import hookimpl
 from litmus_seq.stores import schema as S
-from litmus_seq.stores.paths import SealTmp, run_file_name
+from litmus_seq.stores.paths import SealTmp, os_reason, run_file_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -368,7 +368,7 @@ class RunMaterializer:
                  on_error: Callable[[Any, Exception], None] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.written: list[Path] = []
-        self._by_run: dict[Any, Path] = {}
+        self._by_run: dict[Any, Path | StoreError] = {}  # until litmus_seq_run_sealed asks
         self._exclude = set(exclude_runs)
         self._on_error = on_error
         self._sessions: dict[Any, dict[str, Any]] = {}
@@ -430,8 +430,14 @@ class RunMaterializer:
 
     @hookimpl
     def litmus_seq_run_sealed(self, run_id: str, outcome: str) -> Path | None:
-        """The file written for ``run_id`` (the recorder's :class:`RunResult.parquet`)."""
-        return self._by_run.pop(run_id, None)
+        """The file written for ``run_id`` (the recorder's :class:`RunResult.parquet`); raises
+        the :class:`StoreError` of a seal that failed (disk full, a folder that cannot be
+        written): the run's outcome is safe in the event store, but no file holds it, so the
+        caller must not report the run as sealed (the CLI exits 3 with that one line)."""
+        got = self._by_run.pop(run_id, None)
+        if isinstance(got, StoreError):
+            raise got
+        return got
 
     def close(self) -> None:
         """Forget unfinished runs: a run without ``run.ended`` is ``recover``'s to seal."""
@@ -632,6 +638,12 @@ class RunMaterializer:
     def _write(self, r: _Run) -> Path | None:
         try:
             path = _RunWriter(r, self.data_dir).write()
+        except StoreError as exc:
+            if self._on_error is not None:
+                self._drop(r.run_id, exc)
+            else:  # live: told once, to whoever asks for the file (litmus_seq_run_sealed)
+                self._by_run[r.run_id] = exc
+            return None
         except Exception as exc:
             if self._on_error is None:
                 raise
@@ -1367,10 +1379,10 @@ class _RunWriter:
         except (OSError, pa.ArrowException) as exc:
             if tmp is not None:
                 tmp.release(remove=True)
-            where = getattr(exc, "filename", None) or (tmp.path if tmp is not None else folder)
-            raise StoreError(f"{where}: cannot write the run file of run {r.run_id}: "
-                             f"{getattr(exc, 'strerror', None) or exc}; the events are kept: free disk "
-                             "space or make the data folder writable, then run 'litmus-seq recover'") from exc
+            where = folder / f"{stem}.parquet" if tmp is not None else getattr(exc, "filename", None) or folder
+            raise StoreError(f"{where}: cannot write the run file of run {r.run_id}: {os_reason(exc)}; "
+                             "free disk space or make the data folder writable, then run 'litmus-seq "
+                             "recover' (it rebuilds the file from the event store)") from exc
         tmp.release(remove=False)
         return path
 

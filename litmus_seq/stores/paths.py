@@ -20,7 +20,7 @@ try:  # POSIX only; elsewhere a stale temporary file is recognised by its proces
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["MAX_NAME", "safe_name", "run_file_name", "TMP_SUFFIX", "SealTmp", "stale_tmp_files"]
+__all__ = ["MAX_NAME", "safe_name", "run_file_name", "TMP_SUFFIX", "SealTmp", "stale_tmp_files", "os_reason"]
 
 #: The longest user-chosen part of a file name kept as it is. File systems refuse names over 255
 #: bytes; a run file's name adds a timestamp, a ``_2`` counter and, while it is written, a process
@@ -29,6 +29,7 @@ MAX_NAME = 64
 _HASH = 12
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_ERRNO = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)
 
 
 def safe_name(text: str) -> str:
@@ -129,3 +130,15 @@ def move_new(src: Path, dst: Path) -> Path:
             continue
         os.unlink(src)
         return target
+
+
+def os_reason(exc: BaseException) -> str:
+    """What the operating system said, in its words (``No space left on device``), also when
+    pyarrow wrapped it (``Error writing bytes to file. Detail: [errno 28] ...``)."""
+    strerror = getattr(exc, "strerror", None)
+    if strerror:
+        return str(strerror)
+    m = _ERRNO.search(str(exc))
+    if m:
+        return os.strerror(int(m.group(1)))
+    return " ".join(str(exc).split()) or type(exc).__name__
