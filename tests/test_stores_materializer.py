@@ -4,6 +4,7 @@ checked with DuckDB the way users read the files."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,12 @@ import pytest
 
 from litmus_seq import events as ev
 from litmus_seq.stores import materializer as mat
+from litmus_seq.stores import row_writer
 from litmus_seq.stores.events import EventStore, read_events
 from litmus_seq.stores.materializer import RunMaterializer, materialize_events
 from litmus_seq.stores.schema import COLUMN_NAMES
 from test_stores_stream import (
-    FW_LIMIT, ITEMS, RAIL_LIMIT, end_session, full_session, make_bus, run_events, start_session,
+    ITEMS, end_session, full_session, make_bus, run_events, start_session,
 )
 
 
@@ -225,7 +227,7 @@ def test_chunked_measurements_match_unchunked(tmp_path: Path, monkeypatch: pytes
     end_session(bus)
     (whole,) = materialize_events(rec.events, tmp_path / "a")
     monkeypatch.setattr(mat, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(mat, "WRITE_ROWS", 1)
+    monkeypatch.setattr(row_writer, "WRITE_ROWS", 1)
     (chunked,) = materialize_events(rec.events, tmp_path / "b")
     assert pq.read_metadata(chunked).num_row_groups > pq.read_metadata(whole).num_row_groups
     assert pq.read_table(whole).equals(pq.read_table(chunked))
@@ -249,182 +251,6 @@ def test_terminated_run_keeps_its_outcome(tmp_path: Path) -> None:
     steps = [r for r in got if r["record_type"] == "step"]
     assert [(s["step_path"], s["vector_index"], s["step_outcome"]) for s in steps] == [
         ("main/output_voltage", 0, None), ("main/output_voltage", 1, None), ("setup/1", 0, "terminated")]
-
-
-# -- dictionary-encoded writing, slices, statistics (issue 4) ----------------------------------
-
-
-def _big_run(bus: ev.EventBus, run_id: str = "r-big") -> list[dict[str, Any]]:
-    """A run whose measurements vary in every field: vectors, retries, limits (shared, copied,
-    none), units from the reading or its limit, text readings, known and unknown instruments."""
-    bus.run_id = run_id
-    bus.emit(ev.RUN_STARTED, dut_serial="SN-BIG", custom={"lot": "L1"}, plan="{}")
-    bus.emit(ev.INSTRUMENT_CONNECTED, role="dmm", driver="scpi.dmm", resource="USB0::1::INSTR",
-             identity={"manufacturer": "Keysight", "model": "34465A", "serial": "MY123", "firmware": "3.0"},
-             calibration={"due": "2027-03-01", "certificate": "CAL-1234"}, mocked=False)
-    bus.emit(ev.STEPS_DISCOVERED, items=ITEMS)
-    bus.flush()
-    measurements: list[dict[str, Any]] = []
-    limits: list[Any] = [RAIL_LIMIT, FW_LIMIT, None, dict(RAIL_LIMIT, units="mV", source="copy")]
-    k = 0
-    for item in ITEMS[:5]:
-        path = item["step_path"]
-        bus.emit(ev.STEP_STARTED, step_path=path, step_index=item["step_index"], node_id=item["node_id"],
-                 name=item["name"], kind=item["kind"], vector_count=item["vector_count"])
-        for index in range(item["vector_count"]):
-            for retry in range(2 if index == 0 else 1):
-                bus.emit(ev.VECTOR_STARTED, step_path=path, vector_index=index, retry=retry, params={"p": index})
-                for _ in range(9):
-                    k += 1
-                    lim = limits[k % len(limits)]
-                    m = {"event_type": ev.MEASUREMENT, "step_path": path, "vector_index": index, "retry": retry,
-                         "name": f"m{k % 5}", "value": None if k % 7 == 0 else k / 8,
-                         "text": "t" if k % 7 == 0 else None,
-                         "units": None if k % 3 else "A", "outcome": ("passed", "failed", "done")[k % 3],
-                         "marginal": k % 4 == 0, "limit": lim, "instrument": (None, "dmm", "scope")[k % 3],
-                         "channel": f"CH{k % 2}" if k % 5 else None, "dut_pin": None if k % 2 else "P1",
-                         "fixture_connection": "fc" if k % 6 == 0 else None}
-                    bus.emit_event(m)
-                    measurements.append(m)
-                bus.emit(ev.VECTOR_ENDED, step_path=path, vector_index=index, retry=retry,
-                         outcome="passed", error=None if k % 2 else "boom")
-        bus.emit(ev.STEP_ENDED, step_path=path, outcome="passed", error=None)
-        bus.flush()
-    bus.emit(ev.RUN_ENDED, outcome="failed", error="boom")
-    bus.flush()
-    return measurements
-
-
-def _check_statistics(path: Path) -> None:
-    """Every row group's column statistics describe its data (min/max of the non-NULL values)."""
-    import pyarrow.compute as pc
-
-    f = pq.ParquetFile(path)
-    for g in range(f.metadata.num_row_groups):
-        rg, data = f.metadata.row_group(g), f.read_row_group(g)
-        for c in range(rg.num_columns):
-            col = rg.column(c)
-            if "." in col.path_in_schema:  # list leaves
-                continue
-            st, values = col.statistics, data.column(col.path_in_schema)
-            assert st is not None and st.null_count == values.null_count, (g, col.path_in_schema)
-            if values.null_count == len(values):
-                assert not st.has_min_max, (g, col.path_in_schema)
-            else:
-                mm = pc.min_max(values)
-                assert (st.min, st.max) == (mm["min"].as_py(), mm["max"].as_py()), (g, col.path_in_schema)
-
-
-@pytest.mark.parametrize("chunk_rows, write_rows", [(8192, 32768), (7, 16), (16, 7), (1, 1)])
-def test_measurement_rows_match_their_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             chunk_rows: int, write_rows: int) -> None:
-    """Value by value, with measurements spanning several chunks and write slices (row groups)."""
-    monkeypatch.setattr(mat, "CHUNK_ROWS", chunk_rows)
-    monkeypatch.setattr(mat, "WRITE_ROWS", write_rows)
-    m = RunMaterializer(tmp_path)
-    bus, _ = make_bus(m)
-    start_session(bus)
-    sent = _big_run(bus)
-    (path,) = m.written
-    table = pq.read_table(path)
-    assert len(sent) == 99
-    if write_rows < len(sent):  # the head, then one row group per slice
-        assert pq.read_metadata(path).num_row_groups == 1 + -(-len(sent) // write_rows)
-    rows_ = table.to_pylist()
-    ts = table.column("measurement_timestamp").cast(pa.int64()).to_pylist()
-    steps = {(r["step_path"], r["vector_index"]): r for r in rows_ if r["record_type"] == "step"}
-    got = [(r, t) for r, t in zip(rows_, ts) if r["record_type"] == "measurement"]
-    assert len(got) == len(sent)
-    for (row, t), e in zip(got, sent):  # emission order
-        lim = e["limit"] or {}
-        assert (row["step_path"], row["vector_index"], row["vector_retry"]) == (
-            e["step_path"], e["vector_index"], e["retry"])
-        assert (row["measurement_name"], t, row["measurement_value"], row["measurement_text"]) == (
-            e["name"], e["timestamp"], e["value"], e["text"])
-        assert row["measurement_units"] == (e["units"] if e["units"] is not None else lim.get("units"))
-        assert (row["measurement_outcome"], row["measurement_marginal"]) == (e["outcome"], e["marginal"])
-        assert (row["limit_low"], row["limit_high"], row["limit_comparator"], row["limit_source"],
-                row["limit_equals"], row["characteristic_id"]) == (
-            lim.get("low"), lim.get("high"), lim.get("comparator"), lim.get("source"), lim.get("equals"),
-            lim.get("characteristic_id"))
-        assert (row["instrument_name"], row["instrument_channel"], row["dut_pin"], row["fixture_connection"]) == (
-            e["instrument"], e["channel"], e["dut_pin"], e["fixture_connection"])
-        known = e["instrument"] == "dmm"
-        assert row["instrument_serial"] == ("MY123" if known else None)
-        assert row["instrument_mocked"] == (False if known else None)
-        step = steps[(e["step_path"], e["vector_index"])]
-        for name in ("step_name", "step_index", "step_node_id", "step_kind", "step_outcome", "vector_outcome",
-                     "vector_error", "step_started_at", "vector_ended_at", "in_p"):
-            assert row[name] == step[name], name
-        assert (row["run_outcome"], row["run_error"], row["custom_lot"], row["dut_serial"]) == (
-            "failed", "boom", "L1", "SN-BIG")
-        assert row["step_instruments_name"] == ["dmm"] and row["step_instruments_serial"] == ["MY123"]
-    _check_statistics(path)
-
-
-def test_files_read_back_with_plain_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Strings are written as dictionary arrays, but readers see ``string``/VARCHAR columns, UTC
-    timestamps and the same schema (and metadata) as a file written from plain columns."""
-    monkeypatch.setattr(mat, "WRITE_ROWS", 40)
-    m = RunMaterializer(tmp_path / "new")
-    bus, _ = make_bus(m)
-    start_session(bus)
-    _big_run(bus)
-    (path,) = m.written
-    schema = pq.read_schema(path)
-    assert not [f for f in schema if pa.types.is_dictionary(f.type)]
-    assert schema.field("step_path").type == pa.string() and schema.field("run_outcome").type == pa.string()
-    assert schema.field("measurement_timestamp").type == pa.timestamp("us", tz="UTC")
-    table = pq.read_table(path)
-    assert table.schema.equals(schema) and table.column("step_name").type == pa.string()
-    assert schema.metadata[b"run_id"] == b"r-big" and pq.read_metadata(path).metadata[b"plan"] == b"{}"
-    # the same table written by pyarrow from plain columns: same schema, metadata and values
-    plain = tmp_path / "plain.parquet"
-    pq.write_table(table, plain)
-    assert pq.read_schema(plain).equals(schema, check_metadata=True)
-    assert pq.read_table(plain).equals(table)
-    con = duckdb.connect()
-    types = {name: typ for name, typ, *_ in con.sql(f"DESCRIBE SELECT * FROM '{path.as_posix()}'").fetchall()}
-    assert types["step_path"] == "VARCHAR" and types["measurement_timestamp"] == "TIMESTAMP WITH TIME ZONE"
-    assert types["step_instruments_name"] == "VARCHAR[]"
-    # an older file (fewer columns) and this one, read together by name
-    old = tmp_path / "old.parquet"
-    pq.write_table(table.drop_columns(["run_error", "in_p", "custom_lot"]).slice(0, 3), old)
-    got = con.sql(f"SELECT count(*), count(run_error), count(in_p), min(step_path) FROM read_parquet("
-                  f"['{old.as_posix()}', '{path.as_posix()}'], union_by_name = true)").fetchall()
-    first = min(v for v in table.column("step_path").to_pylist() if v is not None)
-    assert got == [(table.num_rows + 3, table.num_rows, len(table.column("in_p").drop_null()), first)]
-
-
-def test_statistics_describe_each_row_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Row-group min/max come from the values in the group, not from the whole dictionary (pyarrow
-    takes them from the whole dictionary when a group has NULLs and uses all but one value)."""
-    monkeypatch.setattr(mat, "CHUNK_ROWS", 5)
-    monkeypatch.setattr(mat, "WRITE_ROWS", 9)
-    m = RunMaterializer(tmp_path)
-    bus, _ = make_bus(m)
-    start_session(bus)
-    _big_run(bus)
-    (path,) = m.written
-    assert pq.read_metadata(path).num_row_groups > 5
-    _check_statistics(path)
-
-
-def test_footer_holds_the_plan_once(tmp_path: Path) -> None:
-    """The metadata is written once, as key-value pairs: no ``ARROW:schema`` copy of it (which
-    would hold the whole plan again), and pyarrow readers still get it as ``schema.metadata``."""
-    bus, rec = make_bus()
-    start_session(bus)
-    _big_run(bus)
-    plan = json.dumps({"steps": [{"name": "s" * 5000}]})
-    for e in rec.events:
-        if e["event_type"] == ev.RUN_STARTED:
-            e["plan"] = plan
-    (path,) = materialize_events(rec.events, tmp_path)
-    kv = pq.read_metadata(path).metadata
-    assert b"ARROW:schema" not in kv and kv[b"plan"] == plan.encode()
-    assert pq.read_schema(path).metadata == kv == pq.read_table(path).schema.metadata
-    assert path.read_bytes().count(b"s" * 5000) == 1
 
 
 def test_unannounced_steps_and_stray_vectors_order(tmp_path: Path) -> None:
@@ -477,32 +303,6 @@ def test_measurement_without_optional_fields(tmp_path: Path) -> None:
     assert row["step_path"] == "main/a" and row["vector_index"] == 0
 
 
-def _codecs_of(path: Path) -> dict[str, str]:
-    rg = pq.read_metadata(path).row_group(0)
-    return {rg.column(i).path_in_schema: rg.column(i).compression for i in range(rg.num_columns)}
-
-
-def test_zstd_where_the_data_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In a larger file, columns that change row by row, and every non-string one, are
-    zstd-compressed; the dictionary-coded run-constant strings (run context, instruments) snappy:
-    zstd's per-page set-up would be most of their write time. Nothing is left uncompressed."""
-    bus, rec = make_bus()
-    start_session(bus)
-    _big_run(bus)
-    (small,) = materialize_events(rec.events, tmp_path / "small")
-    assert pq.read_metadata(small).num_rows < mat.SMALL_FILE_ROWS
-    assert set(_codecs_of(small).values()) == {"SNAPPY"}
-    monkeypatch.setattr(mat, "SMALL_FILE_ROWS", 10)
-    (path,) = materialize_events(rec.events, tmp_path / "large")
-    codecs = _codecs_of(path)
-    for name in ("step_path", "step_started_at", "measurement_value", "measurement_timestamp", "in_p",
-                 "run_started_at", "step_instruments_serial.list.element"):
-        assert codecs[name] == "ZSTD", name
-    assert "UNCOMPRESSED" not in codecs.values()
-    for name in ("run_id", "dut_serial", "station_hostname", "instrument_serial", "custom_lot"):
-        assert codecs[name] == "SNAPPY", name
-
-
 @pytest.mark.parametrize("caller", ["pluggy", "direct"])
 def test_run_ended_is_durable_before_the_seal_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       caller: str) -> None:
@@ -519,19 +319,18 @@ def test_run_ended_is_durable_before_the_seal_starts(tmp_path: Path, monkeypatch
     pm.register(store)
     pm.register(live)
     synced: list[int] = []
-    import os
 
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
     seen_at_seal: list[tuple[list[str], int]] = []
-    real_write = mat._RunWriter.write
+    real_write = row_writer.RunWriter.write
 
     def probe(self: Any) -> Path:
         types = [e["event_type"] for e in read_events(store.paths[0])]
         seen_at_seal.append((types, len(synced)))
         return real_write(self)
 
-    monkeypatch.setattr(mat._RunWriter, "write", probe)
+    monkeypatch.setattr(row_writer.RunWriter, "write", probe)
     deliver = pm.hook.litmus_seq_events if caller == "pluggy" else direct_caller(pm.hook.litmus_seq_events)
     bus = ev.EventBus("sess-1", deliver)
     start_session(bus)

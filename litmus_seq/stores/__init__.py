@@ -6,7 +6,7 @@
   code live (in the recording process) and offline (``litmus-seq recover`` replaying events).
 
 The front door registers them (:func:`register_stores`); the recorder never builds a store.
-Nothing heavy is imported here: pyarrow costs ~30 ms and ``litmus-seq --help`` must not pay it.
+Nothing heavy is imported here: ``litmus-seq --help`` must not pay for importing pyarrow.
 """
 
 from __future__ import annotations

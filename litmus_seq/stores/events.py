@@ -4,9 +4,9 @@ Layout: ``<data_dir>/events/{YYYY-MM-DD}/{session_id}.arrow`` (UTC date of the s
 event). Events are the single source of truth (DESIGN §1): the run materializer can rebuild every
 parquet file from here (``litmus-seq recover``), so this store favours *durability per cost*.
 
-Why a buffer and a timer: an Arrow record batch costs ~30 µs to write whatever its size, and the
-engine's budget is ~30 µs per step all in. So the hook only appends to a list (about a microsecond
-per batch of events) and a record batch is written when
+Why a buffer and a timer: writing an Arrow record batch has a fixed cost whatever its size,
+about a whole step's budget of the engine. So the hook only appends to a list and a record batch
+is written when
 
 * ``batch_size`` events are pending,
 * a ``run.ended`` or ``session.ended`` event arrives; a batch ending in ``run.ended`` is also
@@ -51,7 +51,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,9 +108,9 @@ _BASE_KEYSET = frozenset(_BASE_KEYS)
 _ABSENT = "~absent"  # data key listing always-rebuilt keys that the emitted event did not have
 
 # Typed columns for the step and vector events the engine emits around every step: without them
-# four of a step's five events would each cost a JSON document (~4 µs) in the flush. ``plan``
-# holds run.started's resolved plan (already JSON text) as it is: escaped into ``data`` it was
-# copied four times on the way (+250 MB at the start of a 10,000-vector x 100-limit run).
+# four of a step's five events would each cost a JSON document in the flush. ``plan`` holds
+# run.started's resolved plan (already JSON text) as it is: escaped into ``data`` it would be
+# copied several times on the way, and a large sweep's plan is megabytes.
 _STEPCOLS: tuple[tuple[str, str], ...] = (
     ("step_index", "i"), ("node_id", "s"), ("kind", "s"), ("vector_count", "i"), ("error", "s"),
     ("params", "j"), ("plan", "s"),
@@ -163,7 +163,7 @@ def _dumps(obj: Any) -> str:
 
 
 # Values a station sends again with every run: the plan's ``test.steps_discovered`` items (one
-# list per plan, read-only by contract). Encoding them is ~10 µs a step of the plan; each object
+# list per plan, read-only by contract). Encoding them costs per step of the plan; each object
 # is encoded once (keyed by identity, and kept alive so that its id cannot be reused). The plan
 # itself has its own column.
 _MEMO_KEYS = frozenset(((ev.STEPS_DISCOVERED, "items"),))
@@ -460,9 +460,9 @@ def _rows_to_batch(events: list[dict[str, Any]], schema: pa.Schema) -> pa.Record
 
 
 def _encoded(col: list[str | None]) -> pa.Array:
-    """A string column of long texts: ``str.encode`` and a binary array viewed as string is ~4x
-    faster than ``pa.array`` on the str (which validates UTF-8 a character at a time; 120 ms for
-    a 43 MB plan), and ``encode`` cannot produce invalid UTF-8 (it raises instead)."""
+    """A string column of long texts: ``str.encode`` and a binary array viewed as string is much
+    faster than ``pa.array`` on the str (which validates UTF-8 a character at a time), and
+    ``encode`` cannot produce invalid UTF-8 (it raises instead)."""
     import pyarrow as pa
 
     return pa.array([None if v is None else v.encode() for v in col], pa.binary()).view(pa.string())
@@ -691,7 +691,7 @@ class _SessionFile:
                 os.close(fd)
             else:
                 self.lock_fd = fd
-        # zstd: ~16 B an event (6x smaller than lz4 here) and the cheapest write measured; every pyarrow build reads it
+        # zstd: the smallest files and the cheapest write of the codecs every pyarrow build reads
         options = pa.ipc.IpcWriteOptions(compression="zstd")
         self.writer = pa.ipc.new_stream(self.sink, schema, options=options)
 
@@ -991,12 +991,6 @@ def started_runs(path: Path) -> set[str] | None:
     except (pa.ArrowInvalid, OSError, EOFError):
         pass  # a torn tail ends the file, as in read_events
     return ids if seen else None
-
-
-def read_all_events(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
-    """Events of several files, one file after the other."""
-    for p in paths:
-        yield from read_events(p)
 
 
 def iter_event_files(data_dir: Path) -> Iterator[Path]:
