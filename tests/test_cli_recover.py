@@ -123,7 +123,7 @@ def test_two_recovers_at_once_write_each_run_once(tmp_path: Path) -> None:
     assert sorted(out.count("recovered ") for _, out, _ in results) == [0, 6]
 
 
-def test_recover_removes_the_tmp_file_of_a_seal_cut_short(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_recover_removes_the_tmp_files_of_writes_cut_short(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (rid,) = _crashed_sessions(tmp_path, 1)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -131,9 +131,14 @@ def test_recover_removes_the_tmp_file_of_a_seal_cut_short(tmp_path: Path, capsys
     day.mkdir(parents=True)
     stale = day / f".20260101T000000.000000Z_SN_42_A.{dead.pid}.parquet.tmp"
     stale.write_bytes(b"PAR1" + b"\0" * 100)
+    channel = tmp_path / "channels" / "2026-01-01" / "r-x"
+    channel.mkdir(parents=True)
+    stale_channel = channel / f".ripple.{dead.pid}.arrow.tmp"
+    stale_channel.write_bytes(b"ARROW1")
     assert main(["recover", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"removed {stale}" in out and not stale.exists()
+    assert f"removed {stale_channel}" in out and not stale_channel.exists()
     assert _run_ids(tmp_path) == [rid]
     assert not list((tmp_path / "runs").glob("*/.*.tmp"))
 
@@ -163,7 +168,7 @@ def test_one_bad_run_does_not_stop_the_others(tmp_path: Path, capsys: pytest.Cap
     assert main(["recover", "--data-dir", str(tmp_path)]) == 3
     out, err = capsys.readouterr()
     assert _run_ids(tmp_path) == ["r-a"]
-    assert f"run r-b" in err and str(tmp_path / "runs" / b_day) in err and "1 run could not be recovered" in err
+    assert "run r-b" in err and str(tmp_path / "runs" / b_day) in err and "1 run could not be recovered" in err
     assert "Traceback" not in err
 
     (tmp_path / "runs" / b_day).unlink()

@@ -84,7 +84,7 @@ def recover_runs(data_dir: Path, *, echo: bool = True) -> list[Path]:
 
     written: list[Path] = []
     with _exclusive(data_dir, echo):
-        _remove_stale_tmp(data_dir / "runs", echo)
+        _remove_stale_tmp(data_dir, echo)
         done = recorded_run_ids(data_dir)
         for path in files:
             if session_in_progress(path):
@@ -154,21 +154,20 @@ def _exclusive(data_dir: Path, echo: bool) -> Iterator[None]:
         os.close(fd)
 
 
-def _remove_stale_tmp(runs: Path, echo: bool) -> None:
-    """Delete what seals cut short by a crash left (never a file a live writer holds)."""
+def _remove_stale_tmp(data_dir: Path, echo: bool) -> None:
+    """Delete what writes cut short by a crash left (never a file a live writer holds)."""
     from litmus_seq.stores.paths import stale_tmp_files
 
-    for tmp in stale_tmp_files(runs):
+    for tmp in stale_tmp_files(data_dir / "runs") + stale_tmp_files(data_dir / "channels"):
         try:
             tmp.unlink()
         except FileNotFoundError:
             continue
         except OSError as exc:
-            click.echo(f"warning: {tmp}: cannot remove this unfinished run file: {exc.strerror or exc}",
-                       err=True)
+            click.echo(f"warning: {tmp}: cannot remove this unfinished file: {exc.strerror or exc}", err=True)
             continue
         if echo:
-            click.echo(f"removed {tmp}: an unfinished run file (its seal was cut short)")
+            click.echo(f"removed {tmp}: an unfinished file (its write was cut short by a crash)")
 
 
 def _size(path: Path) -> int:

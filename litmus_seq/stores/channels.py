@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from litmus_seq.errors import StoreError
 from litmus_seq.hookspecs import hookimpl
-from litmus_seq.stores.paths import os_reason, safe_name
+from litmus_seq.stores.paths import SealTmp, os_reason, safe_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -115,14 +115,17 @@ class ChannelStore:
             b"vector_index": b"" if vector_index is None else str(vector_index).encode(),
         }
         schema = pa.schema([pa.field("value", arr.type)], metadata=meta)
-        tmp = folder / f".{name}.arrow.tmp"
+        tmp: SealTmp | None = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+            tmp = SealTmp(folder, name, ".arrow.tmp")
+            with pa.OSFile(str(tmp.path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
                 writer.write_batch(pa.record_batch([arr], schema=schema))
-            os.replace(tmp, path)
+            os.replace(tmp.path, path)
+            tmp.release(remove=False)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.release(remove=True)
             raise StoreError(f"{path}: cannot write channel {key!r}: {os_reason(exc)}; free disk space or "
                              "make the data folder writable") from exc
         self._paths[uri] = path

@@ -52,15 +52,16 @@ def run_file_name(started_at_us: int | None, serial: object) -> tuple[str, str]:
 
 
 TMP_SUFFIX = ".parquet.tmp"
+_TMP_NAME = re.compile(r"^\.(.+)\.(\d+)\.(parquet|arrow)\.tmp$")
 
 
 class SealTmp:
-    """The temporary file a run file is written to (``.{stem}.{pid}.parquet.tmp`` beside it),
-    held under an advisory lock while it is written, so that ``recover`` can tell a writer that
-    died (lock free, process gone) from one still at work."""
+    """The temporary file a run file (or a channel, ``suffix=".arrow.tmp"``) is written to,
+    ``.{stem}.{pid}{suffix}`` beside it, held under an advisory lock while it is written, so that
+    ``recover`` can tell a writer that died (lock free, process gone) from one still at work."""
 
-    def __init__(self, folder: Path, stem: str) -> None:
-        self.path = folder / f".{stem}.{os.getpid()}{TMP_SUFFIX}"
+    def __init__(self, folder: Path, stem: str, suffix: str = TMP_SUFFIX) -> None:
+        self.path = folder / f".{stem}.{os.getpid()}{suffix}"
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
         if fcntl is not None:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
@@ -74,13 +75,13 @@ class SealTmp:
             self._fd = None
 
 
-def stale_tmp_files(runs_dir: Path) -> list[Path]:
-    """The temporary files under ``runs_dir`` whose writer is gone (its lock is free and its
-    process id no longer runs): what a seal cut short by a crash leaves behind."""
+def stale_tmp_files(root: Path) -> list[Path]:
+    """The temporary files of :class:`SealTmp` under ``root`` whose writer is gone (its lock is
+    free and its process id no longer runs): what a write cut short by a crash leaves behind."""
     out = []
-    for path in sorted(runs_dir.glob(f"*/.*{TMP_SUFFIX}")):
-        pid = path.name[: -len(TMP_SUFFIX)].rpartition(".")[2]
-        if pid.isdigit() and _alive(int(pid)) or _locked(path):
+    for path in sorted(root.rglob(".*.tmp")):
+        m = _TMP_NAME.match(path.name)
+        if m is None or _alive(int(m.group(2))) or _locked(path):
             continue
         out.append(path)
     return out
