@@ -43,6 +43,7 @@ _STYLE = {
     "errored": "bold magenta", "terminated": "bold yellow", "aborted": "bold yellow",
 }
 _BAD = frozenset((oc.FAILED, oc.ERRORED))
+_MEASUREMENT = ev.MEASUREMENT
 _GOOD = frozenset((oc.PASSED, oc.DONE, oc.SKIPPED))
 #: Failures and retried vectors listed in the banner; the rest are counted.
 MAX_LISTED = 20
@@ -103,7 +104,7 @@ def _where(path: str, index: int, n_vectors: int, params: dict[str, Any] | None)
 # --------------------------------------------------------------------------- the model
 
 
-@dataclass
+@dataclass(slots=True)
 class StepView:
     """One planned step as the console follows it."""
 
@@ -135,8 +136,13 @@ class StepView:
 class RunView:
     """The state of one run, built from its events one at a time (see :meth:`feed`)."""
 
+    #: keep each step's latest measurements (for a live window)
+    keep_latest = False
+
     def __init__(self, verbosity: int = NORMAL) -> None:
         self.verbosity = verbosity
+        # bound once: feed() runs for every event of the run (a few per measurement)
+        self._handlers = {t: getattr(self, name) for t, name in _HANDLERS.items()}
         self.reset()
 
     def reset(self) -> None:
@@ -168,9 +174,9 @@ class RunView:
     # -- events -------------------------------------------------------------------------------
 
     def feed(self, e: dict[str, Any]) -> None:
-        handler = _HANDLERS.get(e["event_type"])
+        handler = self._handlers.get(e["event_type"])
         if handler is not None:
-            getattr(self, handler)(e)
+            handler(e)
 
     def _run_started(self, e: dict[str, Any]) -> None:
         self.reset()
@@ -199,12 +205,14 @@ class RunView:
         return self.steps.get(path) if path is not None else None
 
     def _vector_started(self, e: dict[str, Any]) -> None:
-        step = self._current(e["step_path"])
+        running, path = self.running, e["step_path"]
+        step = running[-1] if running and running[-1].path == path else self._current(path)
         if step is None:
             return
         index, attempt = e["vector_index"], e["retry"]
         step.vector, step.attempt, step.params = index, attempt, e.get("params") or {}
-        step._bad_now = []
+        if step._bad_now:
+            step._bad_now = []
         if attempt > 0:
             step.retries += 1
             failed = step.bad.pop(index, None)
@@ -214,16 +222,21 @@ class RunView:
             step.retried[index] = (attempt, first)
 
     def _measurement(self, e: dict[str, Any]) -> None:
-        step = self._current(e["step_path"])
+        running, path = self.running, e["step_path"]
+        step = running[-1] if running and running[-1].path == path else self._current(path)
         if step is None:
             return
-        step.latest.append(e)
+        if self.keep_latest:
+            step.latest.append(e)
         outcome = e["outcome"]
         if outcome in _BAD:
             step._bad_now.append(e)
+            show = True
         elif e.get("marginal"):
             self.marginal += 1
-        show = self.verbosity >= VERBOSE or outcome in _BAD or e.get("marginal")
+            show = True
+        else:
+            show = self.verbosity >= VERBOSE
         if show and self.verbosity >= NORMAL:
             if len(step.lines) < MAX_STEP_LINES:
                 prefix = f"[{e['vector_index']}] " if step.n_vectors > 1 else ""
@@ -233,15 +246,16 @@ class RunView:
                 step.hidden_lines += 1
 
     def _vector_ended(self, e: dict[str, Any]) -> None:
-        step = self._current(e["step_path"])
+        running, path = self.running, e["step_path"]
+        step = running[-1] if running and running[-1].path == path else self._current(path)
         if step is None:
             return
         index = e["vector_index"]
         if e["retry"] == 0:
-            step.vectors_done = min(step.vectors_done + 1, step.n_vectors) if step.n_vectors else step.vectors_done + 1
+            step.vectors_done += 1
         if e["outcome"] in _BAD:
             step.bad[index] = (e["outcome"], e.get("error"), step._bad_now, step.params)
-        step._bad_now = []
+            step._bad_now = []
 
     def _step_ended(self, e: dict[str, Any]) -> None:
         path = e["step_path"]
@@ -400,8 +414,15 @@ class PlainConsole(Console):
 
     @hookimpl
     def litmus_seq_events(self, events: list[dict[str, Any]]) -> None:
+        handlers = self._handlers
+        quiet_passes = self.verbosity < VERBOSE  # a plain pass shows nowhere: skip it at once
         for e in events:
-            self.feed(e)
+            t = e["event_type"]
+            if t == _MEASUREMENT and quiet_passes and e["outcome"] in _GOOD and not e.get("marginal"):
+                continue
+            handler = handlers.get(t)
+            if handler is not None:
+                handler(e)
 
     def _run_started(self, e: dict[str, Any]) -> None:
         super()._run_started(e)
@@ -426,6 +447,8 @@ class PlainConsole(Console):
 
 class LiveConsole(Console):
     """Step lines into the scrollback and a live window on the running step (a terminal)."""
+
+    keep_latest = True
 
     def __init__(self, console: Any = None, verbosity: int = NORMAL) -> None:
         super().__init__(verbosity)
