@@ -450,3 +450,27 @@ def test_bad_arguments_fail_the_keyword_with_one_readable_line(project: Path) ->
     assert got["Not Role Dot Method"] == ("FAIL", "ValueError: 'dmm': expected ROLE.METHOD, e.g. dmm.measure_dc_voltage")
     steps = {r["step_path"]: r["step_outcome"] for r in rows(project / "data", "record_type = 'step'")}
     assert set(steps.values()) == {"errored"}  # mistakes in the suite are errors, never verdicts
+
+
+def test_a_failing_suite_setup_errors_the_run_with_its_cause(project: Path) -> None:
+    suite = write_suite(project, "badsetup.robot", """
+        *** Settings ***
+        Library           litmus_seq.robot.LitmusSeq
+        Suite Setup       Power Up
+        Suite Teardown    End Run
+
+        *** Test Cases ***
+        Never Runs
+            Measure    self_test    true
+
+        *** Keywords ***
+        Power Up
+            Start Run    dut_serial=SN-SETUP    product=power_board
+            Call Instrument    psu    set_voltage    99
+        """)
+    rc, result, _ = run_robot(project, suite)
+    assert statuses(result)["Never Runs"][0] == "FAIL"
+    run = rows(project / "data", "record_type = 'run'")[0]
+    assert run["run_outcome"] == "errored"
+    assert run["run_error"].startswith("suite setup failed: ") and "Data out of range" in run["run_error"]
+    assert [r["step_outcome"] for r in rows(project / "data", "record_type = 'step'")] == [None]

@@ -517,6 +517,12 @@ class LitmusSeq(DynamicCore):
         steps = self._mapping()
         if steps is not None:
             steps.end_keyword(result.status)
+        if result.status == "FAIL" and result.type in ("SETUP", "TEARDOWN") and self._harness is not None:
+            from robot.running.context import EXECUTION_CONTEXTS
+
+            if EXECUTION_CONTEXTS.current is not None and EXECUTION_CONTEXTS.current.test is None:
+                # the suite's own setup or teardown: the run could not be done as planned
+                self._harness.error(f"suite {result.type.lower()} failed: {result.message}")
 
     def end_test(self, data: Any, result: Any) -> None:
         steps = self._mapping()
