@@ -556,6 +556,27 @@ class Harness:
         """A ``diagnostic.warning`` (or ``diagnostic.error``) event that changes no outcome."""
         self._run.diagnostic(message, level="error" if error else "warning")
 
+    def run_sequence(self, path: str | Path) -> str:
+        """Run a YAML sequence's steps as steps of this run, below the open step if any (setup,
+        main if setup passed, cleanup), judged with the sequence's limits; returns the worst
+        outcome of its steps. Its roles must be on this harness's station."""
+        from litmus_seq.plan import build_plan
+        from litmus_seq.project import ProjectContext
+        from litmus_seq.run.executor import run_steps
+        from litmus_seq.run.preflight import preflight
+
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such sequence file (give the path of a sequence YAML file)")
+        plan = build_plan(path, project=ProjectContext.for_path(path))
+        preflight(plan, self.session)
+        try:
+            return run_steps(self._run, plan)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # a stop: the run ends here
+                self._run.abort(exc)
+            raise
+
     # -- prompts -------------------------------------------------------------------------------
 
     def prompt(self, message: str, prompt_type: str = "confirm", choices: list[str] | None = None,

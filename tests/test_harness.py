@@ -382,3 +382,27 @@ def test_retry_and_limits_arguments_are_checked_like_the_config(project: Path) -
         Harness(station="sim_bench", dut_serial="X", limits={"rail": 3.3})
     with Harness(station="sim_bench", dut_serial="X", retry={"max_retries": 3, "delay_s": 0}) as h:
         assert (h.retry_config.max_retries, h.retry_config.delay_s) == (3, 0)
+
+
+def test_run_sequence_inside_the_harness_run(project: Path) -> None:
+    (project / "sequences" / "two.yaml").write_text(
+        "sequence: two\nproduct: power_board\nguardband_pct: 10\non_fail: stop\n"
+        "setup:\n  - call: psu.output_on\n"
+        "steps:\n"
+        "  - name: rail\n    measure: rail_3v3\n    from: dmm.measure_dc_voltage\n"
+        "  - name: fw\n    measure: fw_version\n    limit: {equals: '0.0.1'}\n    from: dut.read_firmware\n"
+        "  - name: after\n    measure: self_test\n    from: dut.self_test\n"
+        "cleanup:\n  - call: psu.output_off\n")
+    with Harness(station="sim_bench", product="power_board", dut_serial="SN-SEQ", steps=["mine", "seq"]) as h:
+        with h.step("mine"):
+            h.measure("self_test", True)
+        with h.step("seq"):
+            assert h.run_sequence(project / "sequences" / "two.yaml") == "failed"
+        with pytest.raises(ConfigError, match="no such sequence file"):
+            h.run_sequence(project / "sequences" / "nope.yaml")
+    assert h.outcome == "failed"  # the run's own planned steps all ran: rolled up, not errored
+    steps = {r["step_path"]: r["step_outcome"] for r in rows(project / "data", "record_type = 'step'")}
+    assert steps == {"main/mine": "passed", "main/seq": "failed", "main/seq/setup/1": "done",
+                     "main/seq/main/rail": "passed", "main/seq/main/fw": "failed", "main/seq/cleanup/1": "done"}
+    rail = rows(project / "data", "measurement_name = 'rail_3v3'")[0]
+    assert rail["limit_guardband_pct"] == 10 and rail["limit_low"] == 3.1515  # the sequence's guardband

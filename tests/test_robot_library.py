@@ -474,3 +474,30 @@ def test_a_failing_suite_setup_errors_the_run_with_its_cause(project: Path) -> N
     assert run["run_outcome"] == "errored"
     assert run["run_error"].startswith("suite setup failed: ") and "Data out of range" in run["run_error"]
     assert [r["step_outcome"] for r in rows(project / "data", "record_type = 'step'")] == [None]
+
+
+def test_run_sequence_inside_a_run_makes_its_steps_steps_of_the_run(project: Path) -> None:
+    suite = write_suite(project, "inside.robot", """
+        *** Settings ***
+        Library           litmus_seq.robot.LitmusSeq    station=sim_bench
+        Suite Setup       Start Run    dut_serial=SN-IN    product=power_board
+        Suite Teardown    End Run
+
+        *** Test Cases ***
+        Smoke Inside
+            ${outcome}=    Run Sequence    sequences/smoke.yaml
+            Should Be Equal    ${outcome}    passed
+        Own Measure
+            Measure    self_test    true
+        """)
+    rc, result, console = run_robot(project, suite)
+    assert rc == 0, console
+    data = rows(project / "data")
+    assert len([r for r in data if r["record_type"] == "run"]) == 1  # one run, not two
+    steps = {r["step_path"]: r["step_outcome"] for r in data if r["record_type"] == "step"}
+    assert steps == {"main/Smoke Inside": "passed", "main/Smoke Inside/main/firmware": "passed",
+                     "main/Smoke Inside/main/serial": "passed", "main/Smoke Inside/main/self_test": "passed",
+                     "main/Smoke Inside/main/ambient": "passed", "main/Own Measure": "passed"}
+    ambient = next(r for r in data if r["measurement_name"] == "chamber_temperature")
+    assert (ambient["limit_low"], ambient["limit_high"], ambient["limit_source"]) == (15.0, 35.0, "step")
+    assert next(r for r in data if r["record_type"] == "run")["run_outcome"] == "passed"

@@ -294,11 +294,14 @@ class LitmusSeq(DynamicCore):
 
     @keyword
     def run_sequence(self, path: str, dut_serial: str | None = None) -> str:
-        """Run a whole YAML sequence as one keyword, as ``litmus-seq run`` does, and return its
-        outcome; the keyword fails unless the sequence ``passed`` (with the sequence's failures
-        in the message). ``path`` is relative to the project root (or absolute); the station is
-        the library's, else the sequence's. The sequence is a run of its own for ``dut_serial``
-        (default: the open run's DUT), written to the same data folder.
+        """Run a whole YAML sequence as one keyword and return its outcome; the keyword fails
+        unless the sequence passed (``passed``, or only ``done``/``skipped`` steps).
+
+        With a run open, the sequence's steps become steps of that run, below the test's step
+        (``main/<test>/main/<step>``), judged with the sequence's limits. Without one, the
+        sequence is a run of its own for ``dut_serial``, as ``litmus-seq run`` makes it. ``path``
+        is relative to the project root (or absolute); the station is the library's, else the
+        sequence's.
         """
         from litmus_seq.harness import run_sequence
 
@@ -307,15 +310,17 @@ class LitmusSeq(DynamicCore):
             from litmus_seq.project import find_root
 
             file = find_root(self._suite_dir() or Path.cwd()) / file
-        if dut_serial is None and self._harness is not None:
-            dut_serial = self._harness.dut_serial
-        result = run_sequence(file, station=self._station, dut_serial=dut_serial, data_dir=self._data_dir)
-        detail = f": {result.error}" if result.error else ""
-        if result.outcome == oc.FAILED:
-            raise LimitFailure(f"sequence {path} failed{detail} (run {result.run_id})")
-        if result.outcome != oc.PASSED:
-            raise RuntimeError(f"sequence {path} {result.outcome}{detail} (run {result.run_id})")
-        return result.outcome  # type: ignore[no-any-return]
+        if self._harness is not None or LISTENER_RUNS:
+            outcome, detail = self._run().run_sequence(file), ""
+        else:
+            result = run_sequence(file, station=self._station, dut_serial=dut_serial, data_dir=self._data_dir)
+            outcome = result.outcome
+            detail = (f": {result.error}" if result.error else "") + f" (run {result.run_id})"
+        if outcome == oc.FAILED:
+            raise LimitFailure(f"sequence {path} failed{detail}")
+        if oc.SEVERITY[outcome] > oc.SEVERITY[oc.PASSED]:
+            raise RuntimeError(f"sequence {path} {outcome}{detail}")
+        return oc.PASSED
 
     # -- keywords: steps and vectors ---------------------------------------------------------
 

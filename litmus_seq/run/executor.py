@@ -32,7 +32,7 @@ from litmus_seq.run.context import StepContext
 from litmus_seq.run.recorder import Run, RunResult
 from litmus_seq.run.selection import Selection
 
-__all__ = ["git_info", "import_callable", "plan_roles", "run_plan"]
+__all__ = ["git_info", "import_callable", "plan_roles", "run_plan", "run_steps"]
 
 _SEVERITY = oc.SEVERITY
 _PASSED, _FAILED, _ERRORED, _DONE, _SKIPPED, _TERMINATED = (
@@ -71,6 +71,16 @@ def run_plan(session: Any, plan: Plan, *, dut_serial: str | None = None, test_ph
     except BaseException as exc:  # noqa: BLE001 - recorded as the run's cause, never a silent pass
         run.abort(exc)
     return run.finish()
+
+
+def run_steps(run: Run, plan: Plan) -> str:
+    """Run ``plan``'s steps inside ``run``, a run another front door opened (Robot's ``Run
+    Sequence``): setup, main (only if setup passed) and cleanup become steps of ``run`` below its
+    open step (``<step>/main/x``; at the run's top level when no step is open), judged with the
+    plan's limits. ``run`` is neither discovered again nor sealed: its own planned steps and
+    verdict stand. Returns the worst outcome of the plan's steps (``done`` for none). A stop
+    (Ctrl-C, an operator's abort) is raised on after cleanup."""
+    return _Executor(run, plan, under=run.step_path).execute_inside()
 
 
 def plan_roles(plan: Plan) -> list[str]:
@@ -126,7 +136,7 @@ class _Executor:
     """One plan executing on one run."""
 
     def __init__(self, run: Run, plan: Plan, deselected: Mapping[str, str] | None = None,
-                 maxfail: int | None = None) -> None:
+                 maxfail: int | None = None, under: str | None = None) -> None:
         self.run = run
         self.plan = plan
         #: main steps left out by the selection -> why (their rows say it)
@@ -137,6 +147,27 @@ class _Executor:
         self.names = run.names
         self.stop_main = False
         self._bound: dict[tuple[str, str], Callable[..., Any]] = {}
+        #: the open step of another front door the plan runs inside (run_steps), else None
+        self.under = under
+        self._prefix = "" if under is None else under + "/"
+
+    def execute_inside(self) -> str:
+        """:func:`run_steps`: setup, main (if setup passed) and cleanup as steps of the open run;
+        the run's planned steps and its verdict rules are the front door's, not the plan's."""
+        run = self.run
+        for name, value in self.plan.variables.items():
+            self.names.setdefault(name, value)
+        for role in plan_roles(self.plan):
+            run.instrument(role)
+        ranges = self._phase_ranges()
+        worst: str | None = None
+        try:
+            worst = self._run_range(*ranges["setup"])
+            if worst in (None, *_GOOD) and not run.aborted:
+                worst = oc.worst(worst, self._run_range(*ranges["main"], main=True))
+        finally:
+            worst = oc.worst(worst, self._run_range(*ranges["cleanup"]))
+        return worst or _DONE
 
     def execute(self) -> None:
         run = self.run
@@ -204,7 +235,8 @@ class _Executor:
                 worst = outcome
             if on_fail_stop and outcome in (_FAILED, _ERRORED) and not self.stop_main:
                 self.stop_main = True
-                run.stop(f"on_fail: stop after {step.step_path}")
+                if self.under is None:
+                    run.stop(f"on_fail: stop after {step.step_path}")
             i = step.subtree_end if step.kind == "group" else i + 1
         return worst
 
@@ -225,12 +257,19 @@ class _Executor:
         """Mark a skipped group's descendants skipped (they were considered, not left unrun)."""
         run = self.run
         for child in self.plan.steps[step.step_index + 1 : step.subtree_end]:
-            run.begin_step(child.step_path, child.step_index, child.node_id, child.name, child.kind, len(child.vectors))
+            self._begin(child)
             run.end_step(_SKIPPED, reason, flush=False)
+
+    def _begin(self, step: PlannedStep) -> None:
+        if self.under is None:
+            self.run.begin_step(step.step_path, step.step_index, step.node_id, step.name, step.kind, len(step.vectors))
+        else:  # inside another front door's step: paths below it, indices the run's own
+            self.run.begin_step(self._prefix + step.step_path, None, step.node_id, step.name, step.kind,
+                                len(step.vectors))
 
     def _run_step(self, step: PlannedStep) -> str:
         run = self.run
-        run.begin_step(step.step_path, step.step_index, step.node_id, step.name, step.kind, len(step.vectors))
+        self._begin(step)
         if step.kind == "group":  # a stop or an escape inside is closed by Run.abort
             return self._run_group(step)
         for vector in step.vectors:
