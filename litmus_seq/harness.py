@@ -562,14 +562,15 @@ class Harness:
         outcome of its steps. Its roles must be on this harness's station."""
         from litmus_seq.plan import build_plan
         from litmus_seq.project import ProjectContext
+        from litmus_seq.run import preflight  # the function (the package re-exports it lazily)
         from litmus_seq.run.executor import run_steps
-        from litmus_seq.run.preflight import preflight
 
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: no such sequence file (give the path of a sequence YAML file)")
         plan = build_plan(path, project=ProjectContext.for_path(path))
-        preflight(plan, self.session)
+        for warning in preflight(plan, self.session) or ():
+            self._run.diagnostic(f"{path}: {warning}")
         try:
             return run_steps(self._run, plan)
         except BaseException as exc:

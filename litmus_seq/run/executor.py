@@ -163,7 +163,7 @@ class _Executor:
         worst: str | None = None
         try:
             worst = self._run_range(*ranges["setup"])
-            if worst in (None, *_GOOD) and not run.aborted:
+            if worst in (None, *_GOOD) and run.cause is None:
                 worst = oc.worst(worst, self._run_range(*ranges["main"], main=True))
         finally:
             worst = oc.worst(worst, self._run_range(*ranges["cleanup"]))
