@@ -248,7 +248,7 @@ class _Executor:
     def _skip_step(self, step: PlannedStep, reason: str) -> str:
         """A step (and, for a group, its subtree) left out by the selection: rows say why."""
         run = self.run
-        run.begin_step(step.step_path, step.step_index, step.node_id, step.name, step.kind, len(step.vectors))
+        self._begin(step)
         if step.kind == "group":
             self._skip_subtree(step, reason)
         return run.end_step(_SKIPPED, reason, flush=False)
