@@ -92,6 +92,10 @@ class Instrument(Strict):
         description="For driver 'mock' (or --mock ROLE): method -> return value; a list returns "
         "its items one call after another (the last repeats); null returns None",
     )
+    timeout_s: float | None = Field(
+        None, gt=0, description="Longest a call, connect() or close() of this instrument may take "
+        "(default: the station's timeout_s); a call that overruns makes its step errored",
+    )
 
 
 class Station(Strict):
@@ -107,6 +111,10 @@ class Station(Strict):
     )
     serial_pattern: SerialPattern = Field(
         None, description="Regular expression every DUT serial tested here must match (the product's wins)"
+    )
+    timeout_s: float | None = Field(
+        None, gt=0, description="Longest an instrument call, connect() or close() may take unless the "
+        "instrument says otherwise (default 30)",
     )
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from litmus_seq import outcomes as oc
 from litmus_seq.drivers.base import instrument_channel, is_waveform
-from litmus_seq.errors import ConfigError, InstrumentError, LitmusError, StepAborted, Terminated
+from litmus_seq.errors import ConfigError, InstrumentError, InstrumentTimeout, LitmusError, StepAborted, Terminated
 from litmus_seq.plan import Plan, PlannedAction, PlannedStep
 from litmus_seq.run.context import StepContext
 from litmus_seq.run.recorder import Run, RunResult
@@ -146,7 +146,8 @@ class _Executor:
         self.maxfail_reached: str | None = None
         self.names = run.names
         self.stop_main = False
-        self._bound: dict[tuple[str, str], Callable[..., Any]] = {}
+        self._bound: dict[int, tuple[Callable[..., Any], str, float]] = {}  # id(action) -> call
+        self.watchdog = run.session.watchdog
         #: the open step of another front door the plan runs inside (run_steps), else None
         self.under = under
         self._prefix = "" if under is None else under + "/"
@@ -333,17 +334,33 @@ class _Executor:
     # -- actions --------------------------------------------------------------------------------
 
     def _call_instrument(self, action: PlannedAction, args: dict[str, Any]) -> Any:
-        key = (action.role, action.method)
+        """``role.method(**args)`` under the call's timeout (the session's watchdog)."""
+        entry = self._bound.get(id(action))
+        if entry is None:
+            entry = self._bind(action)
+        method, what, timeout = entry
+        wd = self.watchdog  # Watchdog.begin/end, inlined: this is the per-call path
+        seq = wd.seq + 1
+        wd.timeout = timeout
+        wd.seq = seq
+        wd.what = what
         try:
-            method = self._bound.get(key)  # type: ignore[arg-type]
-            if method is None:
-                driver = self.run.instrument(action.role)  # type: ignore[arg-type]
-                method = self._bound[key] = getattr(driver, action.method)  # type: ignore[index,arg-type]
             return method(**args)
         except LitmusError:
             raise
         except Exception as exc:
-            raise InstrumentError(f"{action.role}.{action.method}: {type(exc).__name__}: {exc}") from exc
+            raise InstrumentError(f"{what}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            wd.what = None
+            if wd.fired == seq:
+                raise InstrumentTimeout(f"{what}: no answer within {timeout:g} s (timeout_s)")
+
+    def _bind(self, action: PlannedAction) -> tuple[Callable[..., Any], str, float]:
+        role, name = action.role, action.method
+        driver = self.run.instrument(role)  # type: ignore[arg-type]
+        timeout = getattr(action.model, "timeout_s", None) or self.run.session.timeout_for(role)
+        entry = self._bound[id(action)] = (getattr(driver, name), f"{role}.{name}", timeout)  # type: ignore[arg-type]
+        return entry
 
     def _call_user(self, spec: str, ctx: StepContext, args: dict[str, Any]) -> Any:
         """Call a ``python:`` callable; what it logs is kept as the step's ``test.log`` events."""

@@ -15,6 +15,7 @@ What it sets, and why:
   in the main thread, so a stop ends the run ``terminated`` with its cleanup run. While plugins
   handle a batch of events (or a run is being sealed) the signal is held and raised right after:
   an interrupt inside the event store or the materializer would lose or half-apply events.
+  SIGALRM is how a session's watchdog interrupts an instrument call that overran its timeout.
 * **garbage collection** — what is alive when the block starts (a loaded plan, imported modules)
   is frozen out of the collector, and young collections happen every 50,000 allocations instead
   of 700: a run's own objects mostly die young or live until the seal, and re-scanning them
@@ -38,13 +39,24 @@ from typing import Any
 
 from litmus_seq.errors import Terminated
 
-__all__ = ["RUN_GC_THRESHOLD", "active_buses", "station_process", "use_system_allocator"]
+__all__ = ["RUN_GC_THRESHOLD", "active_buses", "active_watchdogs", "on_alarm", "station_process",
+           "use_system_allocator"]
 
 #: Allocations between young garbage collections inside :func:`station_process` (CPython: 700).
 RUN_GC_THRESHOLD = 50_000
 
 #: The event buses of open sessions: the signal handlers hold an interrupt while one delivers.
 active_buses: list[Any] = []
+
+#: The instrument-call watchdogs of open sessions (:mod:`litmus_seq.run.watchdog`).
+active_watchdogs: list[Any] = []
+
+
+def on_alarm(signum: int, frame: Any) -> None:
+    """SIGALRM from a session's watchdog: the instrument call in progress overran its timeout."""
+    for watchdog in active_watchdogs:
+        if watchdog.overdue():
+            raise watchdog.error()
 
 _pool_chosen = False
 
@@ -85,6 +97,7 @@ def station_process(*, signals: bool = True, gc_tuning: bool = True, arrow_pool:
             if signum == signal.SIGINT and signal.getsignal(signum) is signal.SIG_IGN:
                 continue  # started in the background by a shell: keep ignoring Ctrl-C
             old_signals.append((signum, signal.signal(signum, _handler(make))))
+        old_signals.append((signal.SIGALRM, signal.signal(signal.SIGALRM, on_alarm)))
     thresholds = gc.get_threshold()
     if gc_tuning:
         gc.freeze()

@@ -250,6 +250,18 @@ class Run:
             self.bus.emit(ev.INSTRUMENT_CONNECTED, **self.session.instrument_info[role])
         return driver
 
+    def call(self, role: str, method: str, /, *args: Any, timeout_s: float | None = None, **kwargs: Any) -> Any:
+        """``role.method(*args, **kwargs)`` under a timeout: ``timeout_s``, else the role's, else
+        the station's (:mod:`litmus_seq.run.watchdog`); an overrun raises
+        :class:`~litmus_seq.errors.InstrumentTimeout`, which errors the open vector."""
+        fn = getattr(self.instrument(role), method)
+        watchdog = self.session.watchdog
+        seq = watchdog.begin(f"{role}.{method}", timeout_s or self.session.timeout_for(role))
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            watchdog.end(seq)
+
     def stop(self, reason: str) -> None:
         """No further steps will run, on purpose (``on_fail: stop``, a failed setup): the steps
         left stay unrun (NULL) and the run is judged on the steps that ran — and errored if

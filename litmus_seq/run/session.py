@@ -19,7 +19,8 @@ from typing import Any
 from litmus_seq import events as ev
 from litmus_seq.drivers.auto import AUTO, identify
 from litmus_seq.errors import InstrumentError, LitmusError
-from litmus_seq.run.process import active_buses
+from litmus_seq.run.process import active_buses, active_watchdogs
+from litmus_seq.run.watchdog import DEFAULT_TIMEOUT_S, Watchdog, within
 
 __all__ = ["Session"]
 
@@ -79,6 +80,8 @@ class Session:
         #: the ``fixture.instrument_connected`` fields of each connected role
         self.instrument_info: dict[str, dict[str, Any]] = {}
         self.bus: ev.EventBus | None = None
+        #: times instrument calls on the main thread (started with the first connection)
+        self.watchdog = Watchdog()
         #: the outcome of the last run sealed in this session
         self.last_outcome: str | None = None
         self._listeners = list(listeners)
@@ -141,6 +144,9 @@ class Session:
         finally:
             if bus in active_buses:
                 active_buses.remove(bus)
+            if self.watchdog in active_watchdogs:
+                active_watchdogs.remove(self.watchdog)
+                self.watchdog.stop()
             for plugin in reversed(self._registered):  # listeners with a close() finish their work
                 close = getattr(plugin, "close", None)
                 try:
@@ -208,10 +214,14 @@ class Session:
 
         cls, mocked = self.driver_class(role)
         settings = {**cfg.settings, "role": role, "mock": cfg.mock, "visa_library": self._visa_library()}
-        try:
+        def connect() -> tuple[Any, dict[str, Any]]:
             driver = cls(resource=cfg.resource, settings=settings)
             driver.connect()
-            identity = dict(driver.identity() or {})
+            return driver, dict(driver.identity() or {})
+
+        self._start_watchdog()
+        try:
+            driver, identity = within(self.timeout_for(role), connect, f"{role}: connect()")
         except LitmusError:
             raise
         except Exception as exc:
@@ -221,16 +231,27 @@ class Session:
         self.instrument_info[role] = admit(self, self.bus, role, cfg, driver, identity, mocked)
         return driver
 
+    def timeout_for(self, role: str) -> float:
+        """The role's timeout: ``instruments.<role>.timeout_s``, else the station's, else 30 s."""
+        station = self.station
+        cfg = station.instruments.get(role) if station is not None else None
+        return (getattr(cfg, "timeout_s", None) or getattr(station, "timeout_s", None) or DEFAULT_TIMEOUT_S)
+
+    def _start_watchdog(self) -> None:
+        if self.watchdog not in active_watchdogs:
+            active_watchdogs.append(self.watchdog)
+            self.watchdog.start()
+
     def disconnect_all(self) -> None:
         """Close every connected instrument (a failing close is recorded, never raised)."""
         bus = self.bus
         assert bus is not None
         for role in list(self.instruments):
             err = None
-            try:
-                self.instruments[role].close()
+            try:  # a hanging close() must never keep the process alive: a daemon thread, bounded
+                within(self.timeout_for(role), self.instruments[role].close, f"{role}: close()")
             except Exception as exc:  # a failing close must not lose the session's events
-                err = f"{type(exc).__name__}: {exc}"
+                err = str(exc) if isinstance(exc, LitmusError) else f"{type(exc).__name__}: {exc}"
             bus.emit(ev.INSTRUMENT_DISCONNECTED, role=role, error=err)
         self.instruments.clear()
         visa = sys.modules.get("litmus_seq.drivers.visa")
