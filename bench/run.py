@@ -151,6 +151,57 @@ def median(xs: Sequence[float]) -> float:
     return statistics.median(xs)
 
 
+# -- 0: end to end: whole processes of litmus-seq, OpenHTF, pytest, Robot Framework -------------
+
+
+def bench_e2e(res: Results, tmp: Path, quick: bool, rounds: int, openhtf: bool) -> None:
+    """Whole `litmus-seq run` processes against whole OpenHTF / pytest / robot processes."""
+    import e2e
+
+    big = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+    meas = [1_000, 10_000] if quick else [1_000, 10_000, 30_000]
+    sizes = {"steps": big, "meas": meas, "vectors": [1_000, 10_000]}
+    others = e2e.available(openhtf)
+    plan: list[tuple[Any, str, int]] = [(e2e.LITMUS, k, n) for k, ns in sizes.items() for n in [1, *ns]]
+    plan += [(t, k, n) for t in others for k in ("steps", "meas") for n in (1, 1_000)]
+    print(f"end to end (whole processes, {rounds} interleaved rounds, median; "
+          f"tools: litmus-seq, {', '.join(t.name for t in others)})", flush=True)
+    try:
+        s = e2e.measure(run_child, tmp, plan, rounds)
+    except ChildFailed as exc:
+        res.error("e2e", "end-to-end processes", exc)
+        return
+    res.raw["e2e"] = {f"{k[0]}|{k[1]}|{k[2]}": [(c.wall_s, c.maxrss_mb) for c in v] for k, v in s.items()}
+    lit = "litmus-seq"
+    for kind, label, target in (("steps", "per step", 50.0), ("meas", "per extra measurement", 5.0)):
+        mine = e2e.per_item_us(s, lit, kind, 1_000)
+        for n in sizes[kind]:
+            res.add("e2e", f"litmus-seq run {label} (N={n:,})", e2e.per_item_us(s, lit, kind, n), "µs",
+                    target=target, better="lower",
+                    note=f"CPU time; wall {e2e.per_item_us(s, lit, kind, n, 'wall_s'):,.0f} µs/item; "
+                         f"whole process: {e2e.wall_s(s, lit, kind, n):.2f} s, peak RSS "
+                         f"{e2e.rss_mb(s, lit, kind, n):,.0f} MB (N=1: {e2e.wall_s(s, lit, kind, 1):.2f} s)")
+        for t in others:
+            theirs = e2e.per_item_us(s, t.name, kind, 1_000)
+            res.add("e2e", f"{t.name} {label} (N=1,000)", theirs, "µs",
+                    note=f"CPU time; wall {e2e.per_item_us(s, t.name, kind, 1_000, 'wall_s'):,.0f} µs/item; "
+                         f"whole process: {e2e.wall_s(s, t.name, kind, 1_000):.2f} s, peak RSS "
+                         f"{e2e.rss_mb(s, t.name, kind, 1_000):,.0f} MB (N=1: {e2e.wall_s(s, t.name, kind, 1):.2f} s)")
+            goal = {"OpenHTF": 10.0, "Robot Framework": 2.0}.get(t.name) if kind == "steps" else None
+            res.add("e2e", f"ratio {t.name} / litmus-seq {label} (N=1,000)", theirs / mine, "×",
+                    target=goal, better="higher" if goal else "")
+    print("scaling (per-item cost at the larger size over the cost at the smaller; above "
+          f"{e2e.SUPERLINEAR} is super-linear)", flush=True)
+    for kind, ns in sizes.items():
+        for a, b in zip(ns, ns[1:]):
+            ca, cb = e2e.per_item_us(s, lit, kind, a), e2e.per_item_us(s, lit, kind, b)
+            ratio = cb / ca
+            res.add("scaling", f"{kind}: per item at {b:,} / at {a:,}", ratio, "×", fmt="{:.2f}",
+                    target=e2e.SUPERLINEAR, better="lower",
+                    note=f"{ca:,.1f} → {cb:,.1f} µs per item; peak RSS {e2e.rss_mb(s, lit, kind, a):,.0f} → "
+                         f"{e2e.rss_mb(s, lit, kind, b):,.0f} MB" + ("; SUPER-LINEAR" if ratio > e2e.SUPERLINEAR else ""))
+
+
 # -- 1 & 2: marginal costs: litmus-seq, pyarrow floor, OpenHTF -----------------------------------
 
 
@@ -551,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="1-2 minute version (smaller N, fewer processes)")
     p.add_argument("--profile", action="store_true", help="append cProfile hot spots of the engine workloads")
     p.add_argument("--no-openhtf", action="store_true", help="skip the OpenHTF comparison")
-    p.add_argument("--only", action="append", choices=("engine", "throughput", "cold", "duckdb"),
+    p.add_argument("--only", action="append", choices=("e2e", "engine", "throughput", "cold", "duckdb"),
                    help="run only these sections (repeatable)")
     p.add_argument("--procs", type=int, help="fresh processes per litmus-seq/floor figure (default 5, quick 3)")
     p.add_argument("--gc-freeze", action="store_true",
@@ -567,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     files = [1_000] if args.quick else [1_000, 10_000]
     if args.gc_freeze:
         LITMUS_FLAGS.append("--gc-freeze")
-    only = set(args.only or ("engine", "throughput", "cold", "duckdb"))
+    only = set(args.only or ("e2e", "engine", "throughput", "cold", "duckdb"))
     openhtf = not args.no_openhtf
     if openhtf:
         try:
@@ -583,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = ""
     try:
         print(f"{'figure':<60} {'value':>12} {'unit':<10} {'target':<10} status", flush=True)
+        if "e2e" in only:
+            bench_e2e(res, tmp, args.quick, args.procs, openhtf)
         if "engine" in only:
             bench_marginal(res, tmp, sizes, args.procs, args.htf_procs, openhtf)
             bench_breakdown(res, tmp, sizes[-1])
