@@ -550,7 +550,19 @@ def report(res: Results, args: argparse.Namespace, info: dict[str, str], load: t
         "",
         "## Method",
         "",
-        "- **Per step / per extra measurement**: `(T(N) − T(1)) / (N − 1)`, T = wall time of "
+        "- **End to end** (`e2e`, `scaling`): every sample is a whole fresh process: `python -m "
+        "litmus_seq.cli.main run SEQ --station mock.yaml --dut SN1 --yes` with a fresh data dir (parse, plan, "
+        "run, event store, channels, parquet file; stdout/stderr to files, so the console is off a TTY); "
+        "OpenHTF = a script that imports it, builds one phase per step with `in_range` and executes with the "
+        "JSON output callback; pytest = `python -m pytest -q --junitxml` over one test per step (a reading "
+        "asserted against its limits; for measurements one test with N asserts); Robot Framework = "
+        "`robot` over one test per step calling a keyword library that reads and checks its own limits, "
+        "outputs on (output.xml, log.html, report.html). Per item = median over rounds of "
+        "`(T(N) − T(1)) / (N − 1)` with T the process's CPU time (user + system, all threads, `os.wait4`); "
+        "rounds interleave every tool and size; wall time per item is in the note. Scaling = per-item cost "
+        "at the larger size over the smaller (steps, sweep vectors, measurements in one step); above 1.5 "
+        "is flagged SUPER-LINEAR. Peak RSS = median `ru_maxrss`.",
+        "- **Per step / per extra measurement** (engine breakdown): `(T(N) − T(1)) / (N − 1)`, T = wall time of "
         "`Session(...)` + `open` + `run` + `close` with the event store, channel store and run "
         "materializer live (everything sealed on disk), plan built off the clock, after a warm-up run in "
         "the same process; T(1) is the median of 5 one-item runs (fresh plans) in that process, T(N) one "
