@@ -167,6 +167,13 @@ def per_item_us(samples: dict[tuple[str, str, int], list[Any]], name: str, kind:
     return statistics.median((getattr(b, metric) - getattr(o, metric)) / (n - 1) * 1e6 for o, b in zip(ones, big))
 
 
+def spread_us(samples: dict[tuple[str, str, int], list[Any]], name: str, kind: str, n: int) -> str:
+    """The per-round values of :func:`per_item_us` as "min–max", to show how far the median can be trusted."""
+    ones, big = samples[(name, kind, 1)], samples[(name, kind, n)]
+    xs = [(b.cpu_s - o.cpu_s) / (n - 1) * 1e6 for o, b in zip(ones, big)]
+    return f"{min(xs):,.0f}–{max(xs):,.0f}"
+
+
 def rss_mb(samples: dict[tuple[str, str, int], list[Any]], name: str, kind: str, n: int) -> float:
     return statistics.median(c.maxrss_mb for c in samples[(name, kind, n)])
 
