@@ -23,6 +23,7 @@ Nothing here is part of the test suite; generated projects and data live in a te
 from __future__ import annotations
 
 import argparse
+import itertools
 import datetime as dt
 import json
 import os
@@ -193,7 +194,7 @@ def bench_e2e(res: Results, tmp: Path, quick: bool, rounds: int, openhtf: bool) 
     print("scaling (per-item cost at the larger size over the cost at the smaller; above "
           f"{e2e.SUPERLINEAR} is super-linear)", flush=True)
     for kind, ns in sizes.items():
-        for a, b in zip(ns, ns[1:]):
+        for a, b in itertools.pairwise(ns):
             ca, cb = e2e.per_item_us(s, lit, kind, a), e2e.per_item_us(s, lit, kind, b)
             if ca <= 0 or cb <= 0:  # a marginal below the process-to-process noise: no ratio to judge
                 res.add("scaling", f"{kind}: per item at {b:,} / at {a:,}", None, "×",
