@@ -146,6 +146,8 @@ class _Executor:
         self.maxfail_reached: str | None = None
         self.names = run.names
         self.stop_main = False
+        self.in_cleanup = False
+        self.noted = False
         self._bound: dict[int, tuple[Callable[..., Any], str, float]] = {}  # id(action) -> call
         self.watchdog = run.session.watchdog
         #: the open step of another front door the plan runs inside (run_steps), else None
@@ -205,12 +207,31 @@ class _Executor:
         return {p: tuple(ranges.get(p, (0, 0))) for p in ("setup", "main", "cleanup")}  # type: ignore[misc]
 
     def _cleanup(self, rng: tuple[int, int]) -> None:
-        """Every cleanup step, whatever happened before; a stop during cleanup ends it (the run
-        is still sealed)."""
+        """Every cleanup step, whatever happened before. A stop during cleanup is held while an
+        instrument call runs and cuts waits and prompts short; every cleanup call still runs."""
+        self.in_cleanup = True
+        self._call_instrument = self._call_held  # type: ignore[method-assign]
+        steps = self.plan.steps
+        i, end = rng
+        while i < end:
+            step = steps[i]
+            try:
+                self._run_step(step)
+            except BaseException as exc:  # noqa: BLE001 - noted; the next cleanup step still runs
+                self.run.abort(exc, note=None if self.noted else "; stopped again during cleanup "
+                               "(waits and prompts cut short, cleanup calls ran)")
+                self.noted = True
+            i = step.subtree_end if step.kind == "group" else i + 1
+
+    def _call_held(self, action: PlannedAction, args: dict[str, Any]) -> Any:
+        """A cleanup call: a stop arriving meanwhile waits until it returns (its timeout still
+        bounds it)."""
+        bus = self.run.bus
+        bus.delivering += 1
         try:
-            self._run_range(*rng)
-        except BaseException as exc:  # noqa: BLE001 - sealed by run_plan
-            self.run.abort(exc, note="; cleanup interrupted")
+            return _Executor._call_instrument(self, action, args)
+        finally:
+            bus.delivering -= 1
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -396,15 +417,25 @@ class _Executor:
                     names[action.save_as] = result
         elif kind == "wait":
             seconds = action.wait_seconds(names)
-            self.run.bus.flush()
-            if seconds > 0:
-                time.sleep(seconds)
+            try:
+                self.run.bus.flush()
+                if seconds > 0:
+                    time.sleep(seconds)
+            except _STOPS:
+                if not self.in_cleanup:
+                    raise
+                self.run.warn("wait cut short by a stop during cleanup")
         elif kind == "python":
             args = action.render_args(names) if action.args is not None else {}
             self._call_user(action.python, ctx, args)  # type: ignore[arg-type]
         elif kind == "prompt":
             model = action.model
-            self.run.prompt(model.prompt, type=model.type or "confirm", choices=model.choices or (),
-                            timeout_s=model.timeout_s, name=model.save_as or step.name)
+            try:
+                self.run.prompt(model.prompt, type=model.type or "confirm", choices=model.choices or (),
+                                timeout_s=model.timeout_s, name=model.save_as or step.name)
+            except _STOPS:
+                if not self.in_cleanup:
+                    raise
+                self.run.error("prompt cut short by a stop during cleanup")
         else:
             raise ConfigError(f"unknown action kind {kind!r}")

@@ -16,6 +16,8 @@ What it sets, and why:
   handle a batch of events (or a run is being sealed) the signal is held and raised right after:
   an interrupt inside the event store or the materializer would lose or half-apply events.
   SIGALRM is how a session's watchdog interrupts an instrument call that overran its timeout.
+  During cleanup a stop is held while an instrument call runs (the call still puts the station
+  in a safe state) and cuts waits and prompts short; from the second stop on, stderr says so.
 * **garbage collection** — what is alive when the block starts (a loaded plan, imported modules)
   is frozen out of the collector, and young collections happen every 50,000 allocations instead
   of 700: a run's own objects mostly die young or live until the seal, and re-scanning them
@@ -32,6 +34,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,8 +80,20 @@ def use_system_allocator() -> bool:
     return True
 
 
+#: stop signals received inside the current station_process() block
+_stops = 0
+
+AGAIN = ("litmus-seq: stop requested again: cleanup calls still run (waits and prompts are cut "
+         "short); only SIGKILL skips them\n")
+
+
 def _handler(make: Callable[[], BaseException]) -> Callable[[int, Any], None]:
     def handler(signum: int, frame: Any) -> None:
+        global _stops
+        _stops += 1
+        if _stops > 1:  # the operator insists: say what a stop can and cannot cut short now
+            sys.stderr.write(AGAIN)
+            sys.stderr.flush()
         for bus in active_buses:
             if bus.delivering:
                 bus.pending_signal = make
@@ -91,6 +106,8 @@ def _handler(make: Callable[[], BaseException]) -> Callable[[int, Any], None]:
 @contextmanager
 def station_process(*, signals: bool = True, gc_tuning: bool = True, arrow_pool: bool = True) -> Iterator[None]:
     """Apply the settings described in the module docstring for the duration of the block."""
+    global _stops
+    _stops = 0
     old_signals: list[tuple[int, Any]] = []
     if signals and threading.current_thread() is threading.main_thread():
         for signum, make in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, lambda: Terminated("SIGTERM"))):
