@@ -21,6 +21,7 @@ instrument connections and diagnostics.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -34,7 +35,7 @@ from litmus_seq import outcomes as oc
 from litmus_seq.hookspecs import hookimpl
 from litmus_seq.reporters.render import limit_text, measurement_failure
 
-__all__ = ["QUIET", "NORMAL", "VERBOSE", "Console", "LiveConsole", "PlainConsole", "RunView", "make_console"]
+__all__ = ["NORMAL", "QUIET", "VERBOSE", "Console", "LiveConsole", "PlainConsole", "RunView", "ask_serial", "make_console"]
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 
@@ -470,8 +471,13 @@ class LiveConsole(Console):
         with self._lock:
             self.feed(event)
             pending, self._pending = self._pending, []
-        for renderable in pending:
-            self.console.print(renderable, highlight=False, soft_wrap=True)
+        if pending:
+            # rich's refresh thread redraws the window under the Live's lock; a print from this
+            # thread in between would erase the window by its old height and leave a line behind
+            live = self._live
+            with live._lock if live is not None else contextlib.nullcontext():
+                for renderable in pending:
+                    self.console.print(renderable, highlight=False, soft_wrap=True)
         t = event["event_type"]
         if t == ev.DIALOG_OPENED or t == ev.RUN_ENDED:
             self._stop()

@@ -20,7 +20,7 @@ import pytest
 from litmus_seq.cli.main import main
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_console_tty import Tmux, terminal  # noqa: E402,F401 - the tmux fixture
+from test_console_tty import Tmux, terminal  # noqa: F401 - the tmux fixture
 
 
 @pytest.fixture

@@ -13,7 +13,14 @@ import pytest
 from rich.console import Console as RichConsole
 
 from litmus_seq import events as ev
-from litmus_seq.console import NORMAL, QUIET, VERBOSE, LiveConsole, PlainConsole, make_console
+from litmus_seq.console import (
+    NORMAL,
+    QUIET,
+    VERBOSE,
+    LiveConsole,
+    PlainConsole,
+    make_console,
+)
 
 LIMIT = {"comparator": "GELE", "low": 3.0, "high": 3.6, "source": "spec", "units": "V"}
 MARGINAL = {**LIMIT, "marginal_low": 3.2, "marginal_high": 3.4}

@@ -8,7 +8,6 @@ the suite. CI installs tmux (.ci/run).
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess

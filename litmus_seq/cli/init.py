@@ -74,7 +74,7 @@ def _driver_names() -> list[str]:
     from litmus_seq.schema import installed_driver_names
 
     try:
-        return installed_driver_names(None)
+        return list(installed_driver_names(None))
     except LitmusError:  # a broken installed plugin: `litmus-seq schema` reports it later
         from litmus_seq.drivers import BUILTIN_DRIVERS
 

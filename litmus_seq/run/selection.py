@@ -48,16 +48,14 @@ def parse_keyword(expr: str) -> Callable[[str], bool]:
         left = both()
         while peek() == "or":
             take()
-            right, first = both(), left
-            left = lambda p, a=first, b=right: a(p) or b(p)  # noqa: E731
+            left = _either_of(left, both())
         return left
 
     def both() -> Callable[[str], bool]:
         left = negation()
         while peek() == "and":
             take()
-            right, first = negation(), left
-            left = lambda p, a=first, b=right: a(p) and b(p)  # noqa: E731
+            left = _both_of(left, negation())
         return left
 
     def negation() -> Callable[[str], bool]:
@@ -84,6 +82,14 @@ def parse_keyword(expr: str) -> Callable[[str], bool]:
     if peek() is not None:
         raise bad(f"unexpected {peek()!r}")
     return lambda path: predicate(path.lower())
+
+
+def _either_of(a: Callable[[str], bool], b: Callable[[str], bool]) -> Callable[[str], bool]:
+    return lambda path: a(path) or b(path)
+
+
+def _both_of(a: Callable[[str], bool], b: Callable[[str], bool]) -> Callable[[str], bool]:
+    return lambda path: a(path) and b(path)
 
 
 @dataclass(frozen=True)
