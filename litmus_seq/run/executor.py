@@ -148,7 +148,7 @@ class _Executor:
         self.stop_main = False
         self.in_cleanup = False
         self.noted = False
-        self._bound: dict[int, tuple[Callable[..., Any], str, float]] = {}  # id(action) -> call
+        self._bound: dict[tuple[str, str], tuple[Callable[..., Any], str, float]] = {}  # (role, method) -> call
         self.watchdog = run.session.watchdog
         #: the open step of another front door the plan runs inside (run_steps), else None
         self.under = under
@@ -356,7 +356,7 @@ class _Executor:
 
     def _call_instrument(self, action: PlannedAction, args: dict[str, Any]) -> Any:
         """``role.method(**args)`` under the call's timeout (the session's watchdog)."""
-        entry = self._bound.get(id(action))
+        entry = self._bound.get((action.role, action.method))  # type: ignore[arg-type]
         if entry is None:
             entry = self._bind(action)
         method, what, timeout = entry
@@ -379,8 +379,8 @@ class _Executor:
     def _bind(self, action: PlannedAction) -> tuple[Callable[..., Any], str, float]:
         role, name = action.role, action.method
         driver = self.run.instrument(role)  # type: ignore[arg-type]
-        timeout = getattr(action.model, "timeout_s", None) or self.run.session.timeout_for(role)
-        entry = self._bound[id(action)] = (getattr(driver, name), f"{role}.{name}", timeout)  # type: ignore[arg-type]
+        timeout = self.run.session.timeout_for(role)  # type: ignore[arg-type]
+        entry = self._bound[(role, name)] = (getattr(driver, name), f"{role}.{name}", timeout)  # type: ignore[index,arg-type]
         return entry
 
     def _call_user(self, spec: str, ctx: StepContext, args: dict[str, Any]) -> Any:
