@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("litmus_seq.cli.results:runs", "List recorded runs."),
     "show": ("litmus_seq.cli.results:show", "Show one run's steps and measurements."),
     "query": ("litmus_seq.cli.results:query", "Run a DuckDB SQL query over the run files."),
+    "report": ("litmus_seq.cli.report:report", "Write one run as a self-contained HTML report."),
+    "serve": ("litmus_seq.cli.serve:serve", "Serve the operator page and the HTTP API of a station."),
     "columns": ("litmus_seq.cli.results:columns", "List the columns of the run files and their types."),
     "submit": ("litmus_seq.cli.submit:submit", "Store a run another tool recorded, sent as one JSON document."),
     "publish": ("litmus_seq.cli.publish:publish", "List or send again the --publish posts kept in the outbox."),
