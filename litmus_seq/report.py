@@ -16,9 +16,10 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-__all__ = ["render_report"]
+__all__ = ["render_report", "write_run_report"]
 
 _COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "errored": "#9a6700", "terminated": "#8250df",
             "aborted": "#8250df", "done": "#57606a", "skipped": "#8c959f", None: "#8c959f"}
@@ -221,3 +222,16 @@ def render_report(rows: Sequence[Mapping[str, Any]]) -> str:
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{_CSS}</style></head><body>{_header(run)}<h2>Instruments</h2>{_instruments(run)}"
             f"{_steps(steps, meas)}{never_html}</body></html>")
+
+
+def write_run_report(parquet: Path, out: Path) -> Path:
+    """Write the report of the run in ``parquet`` to ``out`` (atomically: a reader never sees
+    half a page); returns ``out``."""
+    import pyarrow.parquet as pq
+
+    from litmus_seq.reporters import atomic_write
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, render_report(pq.read_table(parquet).to_pylist()).encode("utf-8"))
+    return out

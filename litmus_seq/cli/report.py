@@ -12,17 +12,12 @@ __all__ = ["report", "write_report"]
 def write_report(data_dir: Path, run_ref: str, out: Path | None) -> Path:
     """Write the report of the run ``run_ref`` names (id, prefix or DUT serial) to ``out``
     (default ``<data_dir>/reports/<run_id>.html``), atomically; returns the file."""
-    from litmus_seq.report import render_report
-    from litmus_seq.reporters import atomic_write
+    from litmus_seq.report import write_run_report
     from litmus_seq.results import Results
 
-    results = Results(data_dir)
-    (summary,) = results.find_runs(run_ref)[:1]
-    page = render_report(results.rows(summary["run_id"]))
+    (summary,) = Results(data_dir).find_runs(run_ref)[:1]
     target = out if out is not None else Path(data_dir) / "reports" / f"{summary['run_id']}.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, page.encode("utf-8"))
-    return target
+    return write_run_report(Path(summary["file_path"]), target)
 
 
 @click.command("report")

@@ -66,6 +66,7 @@ def _reporters(junit_file: str | None, pubdir: str | None, publish_url: str | No
 @click.option("--junit", "junit_file", metavar="FILE", help="Write a JUnit XML report (one testcase per step) for CI.")
 @click.option("--pubdir", metavar="DIR", help="Write each step result to DIR/<step_path>/<n>.<outcome>/.")
 @click.option("--publish", "publish_url", metavar="URL", help="POST each step result as JSON to URL (http/https).")
+@click.option("--report", "report_file", metavar="FILE", help="Write the run's HTML report to FILE.")
 @click.option("-k", "keyword", metavar="EXPR", help="Run only main steps whose path matches EXPR (e.g. 'rail and not hot').")
 @click.option("--from", "start", metavar="STEP", help="Run main steps from STEP on (a path such as main/rails, or a name).")
 @click.option("--only", multiple=True, metavar="STEP", help="Run only STEP among the main steps (repeatable).")
@@ -100,6 +101,7 @@ def run(
     maxfail: int | None = None,
     exitfirst: bool = False,
     loop: bool = False,
+    report_file: str | None = None,
 ) -> int:
     """Run SEQUENCE on a station and record events, waveforms and a parquet file.
 
@@ -183,6 +185,8 @@ def run(
             result = run_plan(session, plan, dut_serial=dut_serial, test_phase=test_phase, custom=meta,
                               project_name=getattr(ctx.config, "name", None), selection=selection)
             console.banner(result.outcome, result.error, result.parquet)  # the verdict of the exit code
+            if report_file is not None:
+                _write_report(result.parquet, Path(report_file))
             units += 1
             if worst is None or SEVERITY[result.outcome] > SEVERITY[worst.outcome]:
                 worst = result
@@ -203,3 +207,19 @@ def serial_pattern(product: Any, station: Any) -> tuple[str | None, str]:
         if pattern:
             return pattern, f"{kind} {model.id}"
     return None, ""
+
+
+def _write_report(parquet: Path | None, out: Path) -> None:
+    """``--report``: the run's HTML report; a report that cannot be written is a warning, the
+    verdict (and the exit code) stay the run's."""
+    from litmus_seq.report import write_run_report
+
+    if parquet is None:
+        click.echo(f"warning: --report {out}: no run file was sealed, so no report", err=True)
+        return
+    try:
+        write_run_report(parquet, out)
+    except OSError as exc:
+        click.echo(f"warning: --report {out}: cannot write the report ({exc.strerror or exc})", err=True)
+    else:
+        click.echo(f"report: {out}")
