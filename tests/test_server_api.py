@@ -158,19 +158,19 @@ def test_serve_refuses_to_listen_beyond_loopback_without_a_token(example_project
 def test_stop_between_prompts_ends_the_unit_at_its_next_step_boundary(tmp_path: Path) -> None:
     project = tmp_path / "p"
     (project / "sequences").mkdir(parents=True)
-    (project / "checks").mkdir()
+    (project / "stop_checks").mkdir()
     (project / "litmus.yaml").write_text("name: stop-test\n")
-    (project / "checks" / "__init__.py").write_text("")
-    (project / "checks" / "gate.py").write_text(
+    (project / "stop_checks" / "__init__.py").write_text("")
+    (project / "stop_checks" / "gate.py").write_text(
         "import time\nfrom pathlib import Path\n"
         "def hold(ctx):\n"
         "    Path('held').touch()\n"
         "    while not Path('go').exists():\n"
         "        time.sleep(0.01)\n")
     (project / "sequences" / "held.yaml").write_text(
-        "sequence: held\nsteps:\n  - name: hold\n    python: checks.gate:hold\n"
-        "  - name: after\n    python: checks.gate:hold\n"
-        "cleanup:\n  - name: tidy\n    python: checks.gate:hold\n")
+        "sequence: held\nsteps:\n  - name: hold\n    python: stop_checks.gate:hold\n"
+        "  - name: after\n    python: stop_checks.gate:hold\n"
+        "cleanup:\n  - name: tidy\n    python: stop_checks.gate:hold\n")
     import os
 
     old = os.getcwd()

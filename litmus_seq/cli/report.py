@@ -26,8 +26,11 @@ def write_report(data_dir: Path, run_ref: str, out: Path | None) -> Path:
               help="Where to write the HTML file (default: <data dir>/reports/<run_id>.html).")
 @click.option("--data-dir", metavar="DIR", help="Where the stores live (default: $LITMUS_DATA_DIR, litmus.yaml, ./data).")
 def report(run_ref: str, out: Path | None, data_dir: str | None) -> int:
-    """Write one run as a self-contained HTML page: header, instruments with calibration, every
-    step and measurement with its limit, plots for sweeps, and the steps that never ran."""
+    """Write one run as a self-contained HTML page.
+
+    The page holds the run header, the instruments with their calibration, every step and
+    measurement with its limit, plots for sweeps, and the steps that never ran.
+    """
     from litmus_seq.results import resolve_data_dir
 
     click.echo(f"report: {write_report(resolve_data_dir(data_dir), run_ref, out)}")
