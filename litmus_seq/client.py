@@ -335,8 +335,8 @@ class LitmusClient:
             self.project, data_dir=self.data_dir, station=station_id, product=product, station_optional=True,
             plugins=self.plugins, dut_serial=dut_serial, operator=operator, phase=phase, custom=custom,
             guardband_pct=guardband_pct, run_id=run_id,
-            steps=None if steps is None else [{"step_path": f"main/{s}", "name": s, "kind": "test",
-                                               "phase": "main"} for s in steps])
+            steps=None if steps is None else [{"step_path": f"main/{s}", "name": s, "kind": "test", "phase": "main",
+                                               "step_index": i, "vector_count": 1} for i, s in enumerate(steps)])
         return RunBuilder(recording)
 
     # -- read ----------------------------------------------------------------------------------

@@ -113,6 +113,7 @@ class RunDocument(_Level):
     dut_serial: str = Field(..., min_length=1)
     station_id: str = Field(..., min_length=1)
     product: str | None = Field(None, description="a product id of the project: its specs judge by name")
+    sequence: str | None = Field(None, description="the name of the test program (sequence_name)")
     guardband_pct: float | None = Field(None, ge=0, lt=100)
     operator: str | None = None
     phase: str | None = None
@@ -280,7 +281,8 @@ def _stored(data_dir: Path, run_id: str) -> tuple[str | None, Path | None] | Non
         return None
     if row is None:
         return None
-    return row.get("run_outcome"), Path(row["file"]) if row.get("file") else None
+    where = row.get("file_path") or row.get("file")
+    return row.get("run_outcome"), Path(where) if where else None
 
 
 @contextlib.contextmanager
@@ -378,8 +380,9 @@ def submit(text: str | bytes, *, data_dir: Path, project: Any, source: str = "<d
                 project, data_dir=staging, station=doc.station_id, product=product, station_optional=True,
                 plugins=plugins, dut_serial=doc.dut_serial, operator=doc.operator, phase=doc.phase,
                 custom=dict(doc.custom), guardband_pct=doc.guardband_pct, run_id=run_id, clock=clock,
-                steps=[{"step_path": f"main/{s.name}", "name": s.name, "kind": "test", "phase": "main"}
-                       for s in doc.steps])
+                sequence={"name": doc.sequence},
+                steps=[{"step_path": f"main/{s.name}", "name": s.name, "kind": "test", "phase": "main",
+                        "step_index": i, "vector_count": len(s.vectors) or 1} for i, s in enumerate(doc.steps)])
             run = RunBuilder(recording)
             try:
                 _replay(run, doc, clock)

@@ -379,3 +379,20 @@ def test_young_collections_are_rarer_during_a_run_and_restored_after(project: Pa
     assert RUN_GC_THRESHOLD in seen  # deliveries inside the run saw the run's setting
     assert gc.get_threshold() == before
     assert not gc.isenabled() or gc.get_freeze_count() == 0  # the freeze is undone too
+
+
+def test_python_steps_call_their_own_projects_code(tmp_path: Path) -> None:
+    """Two projects with a ``checks`` package each, in one process (a server, a test suite):
+    each sequence calls its own project's function, whichever was imported first."""
+    from litmus_seq.run.executor import import_callable
+
+    roots = []
+    for name in ("one", "two"):
+        root = tmp_path / name
+        (root / "checks").mkdir(parents=True)
+        (root / "checks" / "__init__.py").write_text("")
+        (root / "checks" / "which.py").write_text(f"def which(ctx=None):\n    return {name!r}\n")
+        roots.append(root)
+    assert import_callable("checks.which:which", roots[0])() == "one"
+    assert import_callable("checks.which:which", roots[1])() == "two"
+    assert import_callable("json:dumps", roots[1])([1]) == "[1]"  # not the project's: left alone

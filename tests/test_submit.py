@@ -58,7 +58,8 @@ def table(where: str = "true") -> list[tuple[Any, ...]]:
     rel = duckdb.sql(f"SELECT * FROM read_parquet('data/runs/**/*.parquet', union_by_name = true) WHERE {where}")
     skip = {"session_id", "run_id", "run_started_at", "run_ended_at", "step_started_at", "step_ended_at",
             "vector_started_at", "vector_ended_at", "measurement_timestamp", "station_hostname",
-            "python_version", "litmus_seq_version", "project_name", "git_commit", "git_branch", "filename"}
+            "python_version", "litmus_seq_version", "project_name", "git_commit", "git_branch", "filename",
+            "step_vector_count"}  # a document says how many vectors a step has; a client run learns it
     cols = [c for c in rel.columns if c not in skip]
     got = duckdb.sql(f"SELECT {', '.join(cols)} FROM rel ORDER BY record_type, step_index, vector_index, "
                      "measurement_name").fetchall()
@@ -212,3 +213,11 @@ def test_the_schema_is_published_and_matches_the_documents(project: Path) -> Non
     validator = jsonschema.Draft202012Validator(schema)
     validator.validate(DOC)
     assert list(validator.iter_errors({**DOC, "hihg": 1}))
+
+
+def test_one_row_per_step_and_vector_and_the_sequence_name(project: Path, tmp_path: Path) -> None:
+    cli("submit", str(write(tmp_path / "doc.json", {**DOC, "sequence": "lv_fct"})), "--data-dir", "data",
+        cwd=project)
+    rows = duckdb.sql("SELECT step_name, vector_index, sequence_name FROM read_parquet('data/runs/**/*.parquet') "
+                      "WHERE record_type = 'step' ORDER BY step_index, vector_index").fetchall()
+    assert rows == [("rail", 0, "lv_fct"), ("rail", 1, "lv_fct"), ("firmware", 0, "lv_fct")]

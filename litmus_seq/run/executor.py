@@ -122,14 +122,31 @@ def import_callable(spec: str, root: Path) -> Callable[..., Any]:
     key = (spec, str(root))
     fn = _callables.get(key)
     if fn is None:
-        if str(root) not in sys.path:
-            sys.path.insert(0, str(root))
         module_name, _, attr = spec.partition(":")
-        fn = getattr(importlib.import_module(module_name), attr)
+        fn = getattr(_import_from(module_name, Path(root)), attr)
         if not callable(fn):
             raise TypeError(f"{spec} is not callable")
         _callables[key] = fn
     return fn
+
+
+def _import_from(module_name: str, root: Path) -> Any:
+    """``module_name`` as the project at ``root`` has it. A process that runs several projects
+    (a server, a test suite) may hold another project's module of the same name (``checks``):
+    when ``root`` has one of its own, the other is forgotten first, so a sequence never calls
+    another project's code."""
+    top = module_name.split(".", 1)[0]
+    held = sys.modules.get(top)
+    if held is not None and ((root / f"{top}.py").is_file() or (root / top).is_dir()):
+        where = getattr(held, "__file__", None) or next(iter(getattr(held, "__path__", [])), None)
+        if where is None or not Path(where).resolve().is_relative_to(root.resolve()):
+            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+                del sys.modules[name]
+    if sys.path[:1] != [str(root)]:
+        if str(root) in sys.path:
+            sys.path.remove(str(root))
+        sys.path.insert(0, str(root))
+    return importlib.import_module(module_name)
 
 
 class _Executor:
