@@ -340,6 +340,7 @@ class Project(Strict):
 
     name: str | None = None
     data_dir: str | None = None
+    push_to: str | None = None
     station: str | None = None
     plugins: list[str] = Field(default_factory=_new_list)
     guardband_pct: float | None = Field(None, ge=0, lt=100)

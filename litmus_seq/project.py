@@ -9,6 +9,7 @@ command resolves them through one :class:`ProjectContext` so that ``validate``, 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,12 @@ class ProjectContext:
         (``runs`` and ``show`` only read it).
         """
         path, where = self.data_dir_source(cli_value)
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", path.as_posix()):  # s3://x became s3:/x as a Path
+            uri = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*):/+", r"\1://", path.as_posix())
+            raise ConfigError(problems=[Problem(where, (
+                f"data folder {uri} is a URI; runs always seal in a local folder first: give a "
+                f"local path here and send the runs to the lake with 'litmus-seq push --to {uri}' "
+                "(or push_to: in litmus.yaml)"))])
         blocker = next((p for p in (path, *path.parents) if p.exists()), None)
         if blocker is not None and not blocker.is_dir():
             what = "is a file" if blocker == path else f"cannot be created: {blocker.as_posix()} is a file"

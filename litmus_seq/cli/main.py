@@ -51,6 +51,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "submit": ("litmus_seq.cli.submit:submit", "Store a run another tool recorded, sent as one JSON document."),
     "publish": ("litmus_seq.cli.publish:publish", "List or send again the --publish posts kept in the outbox."),
     "recover": ("litmus_seq.cli.recover:recover", "Rebuild run files from the event store after a crash."),
+    "compact": ("litmus_seq.cli.compact:compact", "Merge run files into larger files per date and station."),
+    "push": ("litmus_seq.cli.push:push", "Upload sealed run files to a lake (folder or S3)."),
+    "stats": ("litmus_seq.cli.stats:stats", "Yield, first-pass yield, failing-step Pareto, Cpk."),
 }
 
 

@@ -187,6 +187,8 @@ def run(
             console.banner(result.outcome, result.error, result.parquet)  # the verdict of the exit code
             if report_file is not None:
                 _write_report(result.parquet, Path(report_file))
+            if result.parquet is not None:
+                _push_after_run(ctx, data_dir)
             units += 1
             if worst is None or SEVERITY[result.outcome] > SEVERITY[worst.outcome]:
                 worst = result
@@ -223,3 +225,12 @@ def _write_report(parquet: Path | None, out: Path) -> None:
         click.echo(f"warning: --report {out}: cannot write the report ({exc.strerror or exc})", err=True)
     else:
         click.echo(f"report: {out}")
+
+
+def _push_after_run(ctx: Any, data_dir: str | None) -> None:
+    """``push_to:`` in litmus.yaml: push in the background; never changes the run's outcome."""
+    if ctx.config.push_to:
+        from litmus_seq.cli.push import project_lake
+        from litmus_seq.lake.push import push_in_background
+
+        push_in_background(ctx.data_dir(data_dir), project_lake(ctx))
