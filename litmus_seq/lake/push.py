@@ -173,7 +173,7 @@ def _run_id(source: Store, rf: RunFile) -> str:
     channel store makes it)."""
     import pyarrow.parquet as pq
 
-    from litmus_seq.stores.channels import _safe
+    from litmus_seq.stores.paths import safe_name
 
     try:
         md = pq.read_metadata(source.path(rf.path)).metadata or {}
@@ -184,7 +184,7 @@ def _run_id(source: Store, rf: RunFile) -> str:
     if run_id is None:
         table = pq.ParquetFile(source.path(rf.path)).read_row_group(0, columns=["run_id"])
         run_id = str(table.column(0)[0].as_py()).encode()
-    return _safe(run_id.decode())
+    return safe_name(run_id.decode())
 
 
 class _Held:
