@@ -387,8 +387,14 @@ def open_lake(uri: str, *, create: bool = False) -> Store:
             raise ConfigError(f"{text}: no such lake folder (fill it with 'litmus-seq push --to {text}')")
         root = p.resolve().as_posix()
         return Store(pafs.LocalFileSystem(), root, root, hive=True)
+    if text.startswith("s3://") and "allow_delayed_open" not in text:
+        # one PUT when the object is complete instead of a multipart upload: 5x faster for run
+        # files, and nothing at all on the server if the upload never completes
+        text_open = text + ("&" if "?" in text else "?") + "allow_delayed_open=true"
+    else:
+        text_open = text
     try:
-        fs, root = pafs.FileSystem.from_uri(text)
+        fs, root = pafs.FileSystem.from_uri(text_open)
     except (ValueError, OSError) as exc:  # (pyarrow's ArrowInvalid is a ValueError)
         raise ConfigError(f"{text}: not a lake URI this installation can open ({_one_line(exc)}); "
                           "give a folder or s3://bucket/prefix") from None
