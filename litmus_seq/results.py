@@ -223,7 +223,7 @@ class Results:
         import pyarrow.parquet as pq
 
         try:
-            pf = pq.ParquetFile(self.data_dir / file)
+            pf = self._parquet_file(file)
             names = set(pf.schema_arrow.names)
             wanted = [c for c in (*_RUN_COLUMNS, "record_type", "step_path", "step_outcome", "measurement_outcome")
                       if c in names]
@@ -330,14 +330,17 @@ class Results:
         run = self.get_run(run_id)
         if run is None:
             raise LitmusError(f"no run {run_id!r} in {self.root} (list them with 'litmus-seq runs')")
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(run["file_path"])
+        table = self._parquet_file(run["file"]).read()
         if record_type is not None:
             import pyarrow.compute as pc
 
             table = table.filter(pc.equal(table["record_type"], record_type))
         return table.to_pylist()
+
+    def _parquet_file(self, file: str) -> Any:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(self.data_dir / file)
 
     def get_steps(self, run_id: str) -> list[dict[str, Any]]:
         """Step rows of a run (one per step and vector, planned steps that never ran included)."""
@@ -350,47 +353,21 @@ class Results:
     # -- SQL -----------------------------------------------------------------------------------
 
     def connect(self) -> Any:
-        """A DuckDB connection with the views :data:`VIEWS` over every readable run file."""
-        import duckdb
-
-        files = sorted(self.files())
-        if not files:
-            raise self._no_runs()
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        pattern = (self.root.resolve() / "**" / "*.parquet").as_posix()
-        source = f"read_parquet({_sql_str(pattern)}, union_by_name = true, filename = true)"
-        try:
-            con.execute(f"CREATE VIEW rows AS SELECT * FROM {source}")
-        except duckdb.Error:
-            # one unreadable file (a copy cut short, a stray non-parquet file) must not hide the
-            # other runs: name it, leave it out, read the rest
-            good = self._readable(files)
-            if not good:
-                raise LitmusError(f"{self.root}: none of the {len(files)} .parquet files can be read") from None
-            listing = ", ".join(_sql_str((self.data_dir / f).resolve().as_posix()) for f in good)
-            try:
-                con.execute(f"CREATE VIEW rows AS SELECT * FROM read_parquet([{listing}], union_by_name = true, "
-                            "filename = true)")
-            except duckdb.Error as exc:
-                raise LitmusError(f"{self.root}: cannot read the run files: {_one_line(exc)}") from None
+        """A DuckDB connection with the views :data:`VIEWS` over every readable run file: the
+        compacted parts plus the run files not compacted yet, each run once
+        (:func:`litmus_seq.lake.read.connect`)."""
+        con = self._rows_connection()
         for view, record_type in VIEWS.items():
             if record_type is not None:
                 con.execute(f"CREATE VIEW {view} AS SELECT * FROM rows WHERE record_type = '{record_type}'")
         return con
 
-    def _readable(self, files: list[str]) -> list[str]:
-        import pyarrow.parquet as pq
+    def _rows_connection(self) -> Any:
+        from litmus_seq.lake.read import connect
+        from litmus_seq.lake.store import open_data_dir
 
-        good = []
-        for f in files:
-            try:
-                pq.read_metadata(self.data_dir / f)
-            except Exception as exc:  # noqa: BLE001 - every unreadable file is reported the same way
-                self.warnings.append(f"{self.data_dir / f}: not a readable parquet file ({_one_line(exc)}); ignored")
-            else:
-                good.append(f)
-        return good
+        self._check_folder()
+        return connect(open_data_dir(self.data_dir), view="rows", warn=self.warnings.append)
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
         """Run ``sql`` over :meth:`connect`'s views; (column names, rows as dicts)."""

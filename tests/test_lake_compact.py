@@ -30,7 +30,7 @@ def merged(fleet: dict[str, Path], dest: Path, stations: tuple[str, ...] = ("st-
 
 
 def everything(data: Path):  # noqa: ANN201 - a pyarrow Table
-    return connect(open_data_dir(data)).sql(f"SELECT * FROM runs {ORDER}").to_arrow_table()
+    return connect(open_data_dir(data)).sql(f"SELECT * FROM rows {ORDER}").to_arrow_table()
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -51,8 +51,8 @@ def test_compaction_keeps_every_row_and_answer(fleet: dict[str, Path], tmp_path:
     before_files = digests(data)
     d = str(data)
     answers = [cli(capsys, "runs", "--data-dir", d, "-n", "100"),
-               cli(capsys, "query", "SELECT station_id, step_path, step_outcome, count(*) AS n FROM runs "
-                   "WHERE record_type = 'step' GROUP BY ALL ORDER BY ALL", "--data-dir", d, "--csv"),
+               cli(capsys, "query", "SELECT station_id, step_path, step_outcome, count(*) AS n FROM steps "
+                   "GROUP BY ALL ORDER BY ALL", "--data-dir", d, "--csv"),
                cli(capsys, "stats", "--data-dir", d, "--json")]
     run_id = before_rows.column("run_id")[0].as_py()
     answers.append(cli(capsys, "show", run_id[:12], "--data-dir", d))
@@ -67,8 +67,8 @@ def test_compaction_keeps_every_row_and_answer(fleet: dict[str, Path], tmp_path:
 
     assert everything(data).equals(before_rows)  # every row and column, run_id included
     again = [cli(capsys, "runs", "--data-dir", d, "-n", "100"),
-             cli(capsys, "query", "SELECT station_id, step_path, step_outcome, count(*) AS n FROM runs "
-                 "WHERE record_type = 'step' GROUP BY ALL ORDER BY ALL", "--data-dir", d, "--csv"),
+             cli(capsys, "query", "SELECT station_id, step_path, step_outcome, count(*) AS n FROM steps "
+                 "GROUP BY ALL ORDER BY ALL", "--data-dir", d, "--csv"),
              cli(capsys, "stats", "--data-dir", d, "--json"),
              cli(capsys, "show", run_id[:12], "--data-dir", d)]
     assert again == answers
@@ -141,7 +141,7 @@ def test_each_run_is_read_once(fleet: dict[str, Path], tmp_path: Path) -> None:
 
     def counts() -> tuple[int, int]:
         return connect(open_data_dir(data)).sql(
-            "SELECT count(*), count(DISTINCT run_id) FROM runs WHERE record_type = 'run'").fetchall()[0]
+            "SELECT count(*), count(DISTINCT run_id) FROM rows WHERE record_type = 'run'").fetchall()[0]
 
     assert counts() == (6, 6)
     # a second compactor that covered the same files (two compactions at once): still once
@@ -166,7 +166,7 @@ def test_unreadable_run_file_is_named_and_the_rest_read(fleet: dict[str, Path], 
     data = merged(fleet, tmp_path / "data", ("st-a",))
     day = next((data / "runs").iterdir())
     (day / "broken.parquet").write_bytes(b"not parquet at all")
-    code, out, err = cli(capsys, "query", "SELECT count(*) AS n FROM runs WHERE record_type = 'run'",
+    code, out, err = cli(capsys, "query", "SELECT count(*) AS n FROM runs",
                          "--data-dir", str(data), "--csv")
     assert code == 0 and out.splitlines()[1] == "3" and "broken.parquet" in err
     code, _, err = cli(capsys, "compact", "--data-dir", str(data))

@@ -22,6 +22,12 @@ from litmus_seq.lake.store import open_lake
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``runs --lake`` keeps its index in the user's cache folder: a private one per test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     out, err = capsys.readouterr()
@@ -45,7 +51,7 @@ def test_push_to_a_folder_lake_and_query_it(fleet: dict[str, Path], tmp_path: Pa
     code, out, _ = cli(capsys, "push", "--data-dir", str(fleet["st-a"]), "--to", str(lake))  # idempotent
     assert code == 0 and out.splitlines()[-1].startswith("0 runs")
 
-    query = "SELECT station_id, count(DISTINCT run_id) AS n FROM runs WHERE record_type = 'run' GROUP BY 1 ORDER BY 1"
+    query = "SELECT station_id, count(DISTINCT run_id) AS n FROM runs GROUP BY 1 ORDER BY 1"
     code, out, _ = cli(capsys, "query", query, "--lake", str(lake), "--csv")
     assert code == 0 and out.splitlines()[1:] == ["st-a,3", "st-b,3", "st-c,2"]
     code, runs_out, _ = cli(capsys, "runs", "--lake", str(lake), "-n", "100")
@@ -178,3 +184,12 @@ def test_push_to_s3_is_resumable(fleet: dict[str, Path], s3_env: str, tmp_path: 
     assert {k.rsplit("/", 1)[1]: v for k, v in objects.items() if k.startswith("runs/")} == local
     assert [json.loads(line)["src"] for line in journal.read_text().splitlines()] == sorted(
         p.relative_to(data).as_posix() for p in (data / "runs").rglob("*.parquet"))
+
+    # the read side over S3: list, show (by DUT serial), SQL
+    code, out, _ = cli(capsys, "runs", "--lake", uri, "--json")
+    assert code == 0 and sorted(r["dut_serial"] for r in json.loads(out)) == ["SN-B1", "SN-B1", "SN-B2"]
+    assert all(r["file_path"].startswith(uri + "/runs/date=") for r in json.loads(out))
+    code, out, _ = cli(capsys, "show", "SN-B2", "--lake", uri)
+    assert code == 0 and "main/psu_readback" in out and "station st-b" in out
+    code, out, _ = cli(capsys, "query", "SELECT count(*) AS n FROM measurements", "--lake", uri, "--csv")
+    assert code == 0 and int(out.splitlines()[1]) > 0

@@ -10,7 +10,7 @@ import click
 @click.option("--lake", metavar="URI", help="Compact the lake at URI (a folder or s3://bucket/prefix) instead.")
 def compact(data_dir: str | None, lake: str | None) -> int:
     """Merge sealed run files into larger files per date and station (idempotent, crash-safe)."""
-    from litmus_seq.cli.results import resolve_data_dir
+    from litmus_seq.results import resolve_data_dir
     from litmus_seq.lake.compact import compact as do_compact
     from litmus_seq.lake.store import open_data_dir, open_lake
 

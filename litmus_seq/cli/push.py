@@ -38,7 +38,7 @@ def lake_uri(cli_value: str | None) -> str:
 @click.option("--data-dir", metavar="DIR", help="Where the stores live (default: $LITMUS_DATA_DIR, litmus.yaml, ./data).")
 def push(to: str | None, data_dir: str | None) -> int:
     """Upload sealed run files and their channel files to a lake (resumable, idempotent)."""
-    from litmus_seq.cli.results import resolve_data_dir
+    from litmus_seq.results import resolve_data_dir
     from litmus_seq.lake.push import push as do_push
     from litmus_seq.lake.store import open_lake
 

@@ -1,7 +1,7 @@
 """``litmus-seq runs`` / ``show`` / ``query`` / ``columns``: read the run files back.
 
 Thin commands over :class:`litmus_seq.results.Results` (the read side the Python client uses
-too): ``runs`` lists from its index, ``show`` reads one run's file, ``query`` runs DuckDB SQL over
+too; with ``--lake URI``, :class:`litmus_seq.lake.results.LakeResults`): ``runs`` lists from its index, ``show`` reads one run's file, ``query`` runs DuckDB SQL over
 the views ``rows`` (every row of every file), ``runs``, ``steps`` and ``measurements``
 (``union_by_name=true``: files of every schema version read together).
 """
@@ -25,8 +25,16 @@ _DATA_DIR_HELP = "Where the stores live (default: $LITMUS_DATA_DIR, litmus.yaml,
 _OUTCOMES = ("passed", "failed", "errored", "terminated", "aborted")
 
 
-def _results(data_dir: str | None) -> Results:
+def _results(data_dir: str | None, lake: str | None = None) -> Results:
+    if lake:
+        from litmus_seq.lake.results import LakeResults
+        from litmus_seq.lake.store import open_lake
+
+        return LakeResults(open_lake(lake))
     return Results(resolve_data_dir(data_dir))
+
+
+_LAKE_HELP = "Read the lake at URI (a folder or s3://bucket/prefix) instead of the data folder."
 
 
 def _warn(results: Results) -> None:
@@ -74,10 +82,11 @@ def _table_text(columns: list[str], rows: list[list[str]]) -> str:
 @click.option("--limit", "-n", "limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="Show at most N runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of run summaries.")
+@click.option("--lake", metavar="URI", help=_LAKE_HELP)
 def runs(data_dir: str | None, dut: str | None, station: str | None, outcome: str | None, since: str | None,
-         limit: int, as_json: bool) -> int:
+         limit: int, as_json: bool, lake: str | None = None) -> int:
     """List recorded runs, newest first."""
-    results = _results(data_dir)
+    results = _results(data_dir, lake)
     when = parse_since(since) if since is not None else None
     try:
         found = results.list_runs(dut=dut, station=station, outcome=outcome, since=when, limit=limit)
@@ -99,14 +108,15 @@ def runs(data_dir: str | None, dut: str | None, station: str | None, outcome: st
 @click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
 @click.option("--all", "every", is_flag=True, help="With a DUT serial: every run of that unit, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run, its steps and measurements as JSON.")
-def show(run_ref: str, data_dir: str | None, every: bool, as_json: bool) -> int:
+@click.option("--lake", metavar="URI", help=_LAKE_HELP)
+def show(run_ref: str, data_dir: str | None, every: bool, as_json: bool, lake: str | None = None) -> int:
     """Show a run: its steps with outcomes and every measurement with value, limit and outcome.
 
     RUN_ID|PREFIX|SERIAL is a run id, its first characters, or a DUT serial (its latest run)."""
     if not run_ref.strip():
         raise LitmusError("show: the run id is empty; give a run id, its first characters or a DUT serial "
                           "(list them with 'litmus-seq runs')")
-    results = _results(data_dir)
+    results = _results(data_dir, lake)
     try:
         found = results.find_runs(run_ref, every=every)
     finally:
@@ -189,14 +199,15 @@ def _measurement_line(row: dict[str, Any]) -> str:
 @click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects.")
-def query(sql: str, data_dir: str | None, as_csv: bool, as_json: bool) -> int:
+@click.option("--lake", metavar="URI", help=_LAKE_HELP)
+def query(sql: str, data_dir: str | None, as_csv: bool, as_json: bool, lake: str | None = None) -> int:
     """Run DuckDB SQL over the views runs, steps, measurements (and rows: every row)."""
     if as_csv and as_json:
         raise LitmusError("--csv and --json exclude each other: pick one output format")
     if not sql.strip():
         raise LitmusError("query: the SQL is empty; give a query, e.g. "
                           "litmus-seq query \"SELECT run_id, run_outcome FROM runs\"")
-    results = _results(data_dir)
+    results = _results(data_dir, lake)
     columns, rows = results.query(sql)
     _warn(results)
     if as_json:
@@ -218,9 +229,10 @@ def query(sql: str, data_dir: str | None, as_csv: bool, as_json: bool) -> int:
 @click.command()
 @click.option("--data-dir", metavar="DIR", help=_DATA_DIR_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of {name, type}.")
-def columns(data_dir: str | None, as_json: bool) -> int:
+@click.option("--lake", metavar="URI", help=_LAKE_HELP)
+def columns(data_dir: str | None, as_json: bool, lake: str | None = None) -> int:
     """List the columns of the run files (and of the query views) with their types."""
-    results = _results(data_dir)
+    results = _results(data_dir, lake)
     found = results.columns()
     _warn(results)
     if as_json:

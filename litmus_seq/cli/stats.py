@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import click
 
@@ -39,12 +38,15 @@ def _since(value: str | None) -> str | None:
 def stats(data_dir: str | None, lake: str | None, since: str | None, station: str | None,
           tables: tuple[str, ...], as_json: bool) -> int:
     """Print yield and first-pass yield by station/day, the Pareto of failing steps and Cpk/Ppk."""
-    from litmus_seq.cli.results import _fmt, _table_text, connect, resolve_data_dir
+    from litmus_seq.cli.results import _fmt, _table_text
     from litmus_seq.lake.analytics import TABLES, compute
+    from litmus_seq.lake.read import connect
+    from litmus_seq.lake.store import open_data_dir, open_lake
+    from litmus_seq.results import resolve_data_dir
 
     first_day = _since(since)
-    root = resolve_data_dir(data_dir) if not lake else Path(lake)
-    con = connect(root, lake, since=first_day, station=station)
+    store = open_lake(lake) if lake else open_data_dir(resolve_data_dir(data_dir))
+    con = connect(store, since=first_day, station=station)
     out = {}
     for name in tables or tuple(TABLES):
         out[name] = compute(con, name, since=first_day, station=station)

@@ -139,10 +139,10 @@ def render(table: str, dialect: str, source: str, *, since: str | None = None,
 
 def compute(con: duckdb.DuckDBPyConnection, table: str, *, since: str | None = None,
             station: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
-    """``table`` over the view ``runs`` of ``con`` (:func:`litmus_seq.lake.read.connect`)."""
+    """``table`` over the view ``rows`` (every row) of ``con`` (:func:`litmus_seq.lake.read.connect`)."""
     import duckdb
 
-    sql, params = render(table, "duckdb", "runs", since=since, station=station)
+    sql, params = render(table, "duckdb", "rows", since=since, station=station)
     try:
         result = con.sql(sql, params=params).to_arrow_table()
     except duckdb.Error as exc:

@@ -1,5 +1,5 @@
-"""A DuckDB view ``runs`` over a data folder or a lake: compacted parts plus the run files no part
-holds (:func:`litmus_seq.lake.manifest.plan_reads`), so ``runs``/``show``/``query``/``stats`` give
+"""A DuckDB view ``rows`` over a data folder or a lake: compacted parts plus the run files no part
+holds (:func:`litmus_seq.lake.manifest.plan_reads`), so ``query``/``stats`` give
 the same answers before, during and after compaction.
 
 Local files are read by DuckDB's own parquet reader; an object store through pyarrow datasets
@@ -11,6 +11,7 @@ for rows read from a part).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -23,12 +24,14 @@ from litmus_seq.lake.store import RunFile, Store
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
 
-__all__ = ["connect", "connect_plan"]
+__all__ = ["connect", "connect_plan", "dataset"]
 
 
-def connect(store: Store, *, since: str | None = None, station: str | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection (time zone UTC) whose view ``runs`` holds every row of every run of
-    ``store`` once (pruned by partition to ``since``/``station`` where given)."""
+def connect(store: Store, *, since: str | None = None, station: str | None = None, view: str = "rows",
+            warn: Callable[[str], None] | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection (time zone UTC) whose view ``view`` holds every row of every run of
+    ``store`` once (pruned by partition to ``since``/``station`` where given). ``warn`` gets one
+    line per run file that cannot be read (default: stderr)."""
     plan = plan_reads(store, since=since, station=station)
     if plan.empty and (since or station):
         plan = plan_reads(store)  # nothing in those partitions: the queries' filters say so
@@ -38,28 +41,33 @@ def connect(store: Store, *, since: str | None = None, station: str | None = Non
                           "LITMUS_DATA_DIR at the folder 'litmus-seq run' wrote to)" if not store.hive else
                           f"{store.uri}: no run files in the lake (fill it with 'litmus-seq push --to "
                           f"{store.uri}')")
-    return connect_plan(plan)
+    return connect_plan(plan, view=view, warn=warn)
 
 
-def connect_plan(plan: ReadPlan) -> duckdb.DuckDBPyConnection:
+def connect_plan(plan: ReadPlan, *, view: str = "rows",
+                 warn: Callable[[str], None] | None = None) -> duckdb.DuckDBPyConnection:
     """The connection of :func:`connect` for a read plan already made."""
     import duckdb
 
     try:
-        return _build(plan, plan.raw)
+        return _build(plan, plan.raw, view)
     except duckdb.Error as exc:
         if not (plan.raw and plan.store.local):
             raise LitmusError(f"{plan.store.uri}: cannot read the run files: {_one_line(exc)}") from None
     # One unreadable file (a copy cut short, a stray non-parquet file) must not hide every
     # other run: name it, leave it out, and read the rest.
-    raw = _readable(plan.store, plan.raw)
+    raw = _readable(plan.store, plan.raw, warn or _stderr)
     try:
-        return _build(plan, raw)
+        return _build(plan, raw, view)
     except duckdb.Error as exc:
         raise LitmusError(f"{plan.store.uri}: cannot read the run files: {_one_line(exc)}") from None
 
 
-def _build(plan: ReadPlan, raw: list[RunFile]) -> duckdb.DuckDBPyConnection:
+def _stderr(line: str) -> None:
+    click.echo(f"warning: {line}", err=True)
+
+
+def _build(plan: ReadPlan, raw: list[RunFile], view: str) -> duckdb.DuckDBPyConnection:
     import duckdb
 
     con = duckdb.connect()
@@ -75,7 +83,7 @@ def _build(plan: ReadPlan, raw: list[RunFile]) -> duckdb.DuckDBPyConnection:
     union = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
     con.execute(f"CREATE TEMP VIEW _litmus_all AS {union}")
     names = [r[0] for r in con.execute("DESCRIBE _litmus_all").fetchall()]
-    con.execute(f"CREATE TEMP VIEW runs AS SELECT {', '.join(_quote(n) for n in _ordered(names))} "
+    con.execute(f"CREATE TEMP VIEW {_quote(view)} AS SELECT {', '.join(_quote(n) for n in _ordered(names))} "
                 "FROM _litmus_all")
     return con
 
@@ -91,14 +99,14 @@ def _ordered(names: list[str]) -> list[str]:
 
 def _raw_select(con: Any, store: Store, files: list[RunFile]) -> str:
     if not store.local:
-        con.register("_litmus_raw", _dataset(store, [rf.path for rf in files], with_filename=True))
+        con.register("_litmus_raw", dataset(store, [rf.path for rf in files], with_filename=True))
         return "SELECT * FROM _litmus_raw"
     return (f"SELECT * FROM read_parquet({_list(store.path(rf.path) for rf in files)}, "
             "union_by_name = true, filename = true, hive_partitioning = false)")
 
 
-def _readable(store: Store, files: list[RunFile]) -> list[RunFile]:
-    """``files`` whose footer can be read; a warning on stderr for each other one."""
+def _readable(store: Store, files: list[RunFile], warn: Callable[[str], None]) -> list[RunFile]:
+    """``files`` whose footer can be read; a ``warn`` line for each other one."""
     import pyarrow.parquet as pq
 
     good = []
@@ -106,8 +114,7 @@ def _readable(store: Store, files: list[RunFile]) -> list[RunFile]:
         try:
             pq.read_metadata(store.path(rf.path))
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
-            click.echo(f"warning: {store.display(rf.path)}: not a readable parquet file "
-                       f"({_one_line(exc)}); ignored", err=True)
+            warn(f"{store.display(rf.path)}: not a readable parquet file ({_one_line(exc)}); ignored")
         else:
             good.append(rf)
     return good
@@ -122,7 +129,7 @@ def _part_selects(con: Any, plan: ReadPlan) -> list[str]:
     out = []
     if not store.local:
         paths = [p.path for p, _ in plan.parts]
-        con.register("_litmus_parts", _dataset(store, paths, with_filename=False))
+        con.register("_litmus_parts", dataset(store, paths, with_filename=False))
         skip_all = sorted(set().union(*(s for _, s in trimmed))) if trimmed else []
         where = f" WHERE {RUN_FILE} NOT IN ({', '.join(_literal(f) for f in skip_all)})" if skip_all else ""
         return [project + "_litmus_parts" + where]
@@ -134,7 +141,7 @@ def _part_selects(con: Any, plan: ReadPlan) -> list[str]:
     return out
 
 
-def _dataset(store: Store, paths: list[str], *, with_filename: bool) -> Any:
+def dataset(store: Store, paths: list[str], *, with_filename: bool) -> Any:
     """A pyarrow dataset over ``paths`` of an object store, with the union of their schemas and,
     ``with_filename``, a ``filename`` column holding each file's URI."""
     from concurrent.futures import ThreadPoolExecutor
@@ -171,3 +178,4 @@ def _quote(name: str) -> str:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
+
