@@ -143,14 +143,32 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             shutil.copytree(REPO / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
     _fleet_stations(project)
     out = {}
-    for station_id, runs in FLEET_RUNS.items():
-        data = root / f"data-{station_id}"
-        for variant, serial in runs:
-            code = main(["run", str(project / "sequences" / "power_board_fct.yaml"), "--station", variant,
-                         "--dut", serial, "--data-dir", str(data), "-y"])
-            assert code in (0, 1, 3), (variant, serial, code)
-        out[station_id] = data
+    with project_imports_forgotten(project):
+        for station_id, runs in FLEET_RUNS.items():
+            data = root / f"data-{station_id}"
+            for variant, serial in runs:
+                code = main(["run", str(project / "sequences" / "power_board_fct.yaml"), "--station", variant,
+                             "--dut", serial, "--data-dir", str(data), "-y"])
+                assert code in (0, 1, 3), (variant, serial, code)
+            out[station_id] = data
     return out
+
+
+@contextmanager
+def project_imports_forgotten(project: Path) -> Iterator[None]:
+    """Run in-process commands on ``project``, then forget the modules they imported from it
+    (its ``checks`` package would otherwise shadow another project's in later tests)."""
+    import sys
+
+    path = list(sys.path)
+    try:
+        yield
+    finally:
+        sys.path[:] = path
+        root = str(project.resolve())
+        for name, module in list(sys.modules.items()):
+            if str(getattr(module, "__file__", None) or "").startswith(root):
+                del sys.modules[name]
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FLEET_RUNS, make_bucket
+from conftest import FLEET_RUNS, make_bucket, project_imports_forgotten
 
 from litmus_seq.cli.main import main
 from litmus_seq.lake.push import journal_path
@@ -118,7 +118,8 @@ def test_push_to_runs_in_the_background(tmp_path: Path, capsys: pytest.CaptureFi
     (project / "litmus.yaml").write_text("data_dir: data\npush_to: lake\n")
     monkeypatch.chdir(project)
     monkeypatch.setenv("PYTHONPATH", str(REPO))
-    code = main(["run", "sequences/smoke.yaml", "--station", "mock_bench", "-y"])
+    with project_imports_forgotten(project):
+        code = main(["run", "sequences/smoke.yaml", "--station", "mock_bench", "-y"])
     assert code == 0  # the push neither waits for nor changes the run
     deadline = time.monotonic() + 60
     while not list((project / "lake" / "runs").rglob("*.parquet")) and time.monotonic() < deadline:
@@ -127,7 +128,8 @@ def test_push_to_runs_in_the_background(tmp_path: Path, capsys: pytest.CaptureFi
     assert len(pushed) == 1 and pushed[0].parent.name == "station=mock_bench"
     # an unreachable lake: the run still ends with its own outcome, the log says why
     (project / "litmus.yaml").write_text("data_dir: data\npush_to: s3://no-such-bucket/x?endpoint_override=127.0.0.1:9\n")
-    assert main(["run", "sequences/smoke.yaml", "--station", "mock_bench", "-y"]) == 0
+    with project_imports_forgotten(project):
+        assert main(["run", "sequences/smoke.yaml", "--station", "mock_bench", "-y"]) == 0
 
 
 KILLER = textwrap.dedent("""
