@@ -109,7 +109,7 @@ def generate(paths: list[Path], root: Path, runs: int, *, hive: bool) -> float:
     return time.perf_counter() - t0
 
 
-YIELD_PER_STEP = ("SELECT step_path, step_outcome, count(*) AS n FROM runs WHERE record_type = 'step' "
+YIELD_PER_STEP = ("SELECT step_path, step_outcome, count(*) AS n FROM rows WHERE record_type = 'step' "
                   "GROUP BY ALL ORDER BY ALL")
 
 
@@ -206,7 +206,7 @@ def main() -> None:
         f"compact {c.runs} runs ({c.rows} rows) into {len(c.parts)} parts: {time.perf_counter() - t0:.1f} s")
     secs, n = best(lambda: duck_time(store, YIELD_PER_STEP))
     say("local_query_compacted_s", secs, f"outcome counts per step after compact: {secs:.3f} s ({n} rows)")
-    secs, n = best(lambda: duck_time(store, "SELECT run_started_at, run_id, dut_serial, run_outcome FROM runs "
+    secs, n = best(lambda: duck_time(store, "SELECT run_started_at, run_id, dut_serial, run_outcome FROM rows "
                                      "WHERE record_type = 'run' ORDER BY run_started_at DESC LIMIT 20"))
     say("local_runs_compacted_s", secs, f"'runs' (newest 20) after compact: {secs:.3f} s")
     shutil.rmtree(data)
