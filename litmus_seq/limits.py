@@ -14,9 +14,9 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from litmus_seq.errors import LimitError
 from litmus_seq.outcomes import ERRORED, FAILED, PASSED
@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Comparison",
     "Limit",
+    "LimitOrNone",
+    "UNJUDGED",
+    "coerce_limit",
+    "form_problem",
     "ResolvedLimit",
     "resolve_limit",
     "spec_band",
@@ -44,25 +48,59 @@ Comparison = Literal[
 ]
 
 
+_FINITE = {"allow_inf_nan": False}  # 1e400 reads as infinity, .nan as NaN: neither is a bound
+
+
 class Limit(BaseModel):
     """A limit as written in YAML (DESIGN §2.3). Same form in specs, steps and vectors."""
 
     # (the docstring is the JSON Schema description editors show.) defer_build: built on first
     # use, not at import (see litmus_seq.models); the models that contain a limit build its
-    # schema into their own validator anyway.
+    # schema into their own validator anyway. The form is checked here, when the file is
+    # validated (``validate products/x.yaml`` finds an inverted band on its own); deriving the
+    # band and the guardband is :func:`resolve_limit`'s job.
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    low: float | None = None
-    high: float | None = None
-    nominal: float | None = None
-    tolerance: float | None = Field(None, ge=0, description="absolute, around nominal")
-    tolerance_pct: float | None = Field(None, ge=0, description="percent of nominal")
+    low: float | None = Field(None, **_FINITE)
+    high: float | None = Field(None, **_FINITE)
+    nominal: float | None = Field(None, **_FINITE)
+    tolerance: float | None = Field(None, ge=0, description="absolute, around nominal", **_FINITE)
+    tolerance_pct: float | None = Field(None, ge=0, description="percent of nominal", **_FINITE)
     equals: Union[bool, int, float, str, None] = None
     matches: str | None = Field(None, description="regular expression (re.search)")
     comparison: Comparison | None = None
     units: str | None = None
-    marginal_low: float | None = None
-    marginal_high: float | None = None
+    marginal_low: float | None = Field(None, **_FINITE)
+    marginal_high: float | None = Field(None, **_FINITE)
+
+    @model_validator(mode="after")
+    def _form(self) -> Limit:
+        problem = form_problem(self, empty_ok=True)
+        if problem is None and _is_empty(self):
+            problem = self._empty_problem()
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    def _empty_problem(self) -> str | None:
+        """What to say about a limit with no bound at all (a spec of bands only is complete)."""
+        return _JUDGES_NOTHING
+
+
+#: ``limit: none``: a measurement recorded deliberately without a limit (outcome ``done``).
+UNJUDGED = "none"
+
+
+def _limit_tag(value: Any) -> str:
+    return "none" if value == UNJUDGED else "limit"
+
+
+#: The type of every ``limit:`` an author writes on a step, an action or a vector: a limit, or
+#: ``none`` to record the value unjudged. (A product spec has no ``none``: a spec is a limit.)
+LimitOrNone = Annotated[
+    Union[Annotated[Limit, Tag("limit")], Annotated[Literal["none"], Tag("none")]],
+    Discriminator(_limit_tag),
+]
 
 
 # Two-sided comparators. The first two letters judge ``low``, the last two ``high``.
@@ -376,6 +414,140 @@ def _is_empty(limit: Limit) -> bool:
     )
 
 
+# --------------------------------------------------------------------------- form
+
+_JUDGES_NOTHING = (
+    "the limit judges nothing: give 'low' and/or 'high', 'nominal' with a tolerance, 'equals', "
+    "'matches', 'comparison: LOG', or write `limit: none` to record the value unjudged")
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def _exclusive_problem(limit: Limit) -> str | None:
+    """``equals`` and ``matches`` stand alone: they have no band."""
+    comparison = limit.comparison
+    if limit.equals is not None:
+        if isinstance(limit.equals, float) and not math.isfinite(limit.equals):
+            return "'equals' must be a finite number, a string or true/false"
+        mixed = [k for k in ("low", "high", "nominal", "tolerance", "tolerance_pct", "matches",
+                             "marginal_low", "marginal_high") if getattr(limit, k) is not None]
+        if mixed:
+            return (f"'equals' cannot be combined with {_quoted(mixed)}: an equality limit has "
+                    "no band; remove them or drop 'equals'")
+        if comparison not in (None, "EQ", "NE", "LOG"):
+            return f"comparison {comparison} does not apply to 'equals': use EQ (default) or NE"
+    if limit.matches is not None:
+        mixed = [k for k in ("low", "high", "nominal", "tolerance", "tolerance_pct",
+                             "marginal_low", "marginal_high") if getattr(limit, k) is not None]
+        if mixed:
+            return (f"'matches' cannot be combined with {_quoted(mixed)}: a pattern limit has "
+                    "no band; remove them or drop 'matches'")
+        if comparison not in (None, "LOG"):
+            return (f"comparison {comparison} does not apply to 'matches' (a regular expression "
+                    "is always searched); remove 'comparison'")
+        try:
+            re.compile(limit.matches)
+        except re.error as exc:
+            return f"matches: {limit.matches!r} is not a valid regular expression: {exc}"
+    return None
+
+
+def _tolerance_problem(limit: Limit) -> str | None:
+    tol, tol_pct, nominal = limit.tolerance, limit.tolerance_pct, limit.nominal
+    if tol is not None and tol_pct is not None:
+        return "give either 'tolerance' (absolute) or 'tolerance_pct', not both"
+    if tol is None and tol_pct is None:
+        if nominal is not None and limit.low is None and limit.high is None and limit.comparison != "LOG":
+            return ("'nominal' alone is not a limit: add 'tolerance' or 'tolerance_pct', or "
+                    "'low'/'high', or use 'equals' for an exact value")
+        return None
+    if nominal is None:
+        which = "tolerance" if tol is not None else "tolerance_pct"
+        return f"'{which}' needs a 'nominal' to be a tolerance around; add 'nominal:'"
+    if limit.low is not None or limit.high is not None:
+        return "give either 'low'/'high' or 'nominal' with a tolerance, not both"
+    return None
+
+
+def _comparator_problem(comparator: str, low: float | None, high: float | None) -> str | None:
+    """Whether ``comparator`` has the bounds it judges against."""
+    if comparator in INSIDE or comparator in OUTSIDE:
+        if low is None or high is None:
+            missing = "low" if low is None else "high"
+            return (f"comparison {comparator} needs both 'low' and 'high' ('{missing}' is "
+                    f"missing); for a one-sided limit use {'LE or LT' if low is None else 'GE or GT'}")
+    elif comparator in ONE_SIDED_LOW:
+        if low is None or high is not None:
+            return (f"comparison {comparator} judges value {'>' if comparator == 'GT' else '>='} "
+                    "low: give 'low' only (for a band use GELE/GTLT/GELT/GTLE)")
+    elif comparator in ONE_SIDED_HIGH:
+        if high is None or low is not None:
+            return (f"comparison {comparator} judges value {'<' if comparator == 'LT' else '<='} "
+                    "high: give 'high' only (for a band use GELE/GTLT/GELT/GTLE)")
+    return None
+
+
+def form_problem(limit: Limit, *, empty_ok: bool = False) -> str | None:
+    """What is wrong with the *form* of ``limit`` (a message with the fix), or None.
+
+    Everything that can be decided from the limit alone: exclusive keys, tolerances, the
+    comparison and its bounds, low above high, marginal bands. ``empty_ok`` accepts a limit
+    with no bound (a spec that is only a list of bands).
+    """
+    for name in ("low", "high", "nominal", "tolerance", "tolerance_pct", "marginal_low", "marginal_high"):
+        v = getattr(limit, name)
+        if v is not None and not math.isfinite(v):
+            return f"'{name}' must be a finite number, got {v}"
+    problem = _exclusive_problem(limit) or _tolerance_problem(limit)
+    if problem is not None:
+        return problem
+    if _is_empty(limit):
+        return None if empty_ok else _JUDGES_NOTHING
+    low, high = _bounds(limit)
+    comparator = _comparator(limit, low, high)
+    if comparator in ("EQ", "NE") and limit.equals is None:
+        return f"comparison {comparator} needs 'equals: <value>'"
+    problem = _comparator_problem(comparator, low, high)
+    if problem is not None:
+        return problem
+    if low is not None and high is not None and low > high:
+        return (f"low {format_number(low)} is above high {format_number(high)}: swap them"
+                + (" (an outside-band comparison still takes low < high)" if comparator in OUTSIDE else ""))
+    mlo, mhi = limit.marginal_low, limit.marginal_high
+    if (mlo is not None or mhi is not None) and comparator not in NUMERIC:
+        return f"marginal_low/marginal_high apply to numeric limits, not to {comparator}"
+    if mlo is not None and mhi is not None and mlo > mhi:
+        return f"marginal_low {format_number(mlo)} is above marginal_high {format_number(mhi)}: swap them"
+    return None
+
+
+# --------------------------------------------------------------------------- band derivation
+
+
+def _bounds(limit: Limit) -> tuple[float | None, float | None]:
+    """``(low, high)``: as written, or nominal ± tolerance."""
+    nominal, tol, tol_pct = limit.nominal, limit.tolerance, limit.tolerance_pct
+    if nominal is not None and (tol is not None or tol_pct is not None):
+        delta = tol if tol is not None else abs(nominal) * tol_pct / 100.0  # type: ignore[operator]
+        return nominal - delta, nominal + delta
+    return limit.low, limit.high
+
+
+def _comparator(limit: Limit, low: float | None, high: float | None) -> str:
+    """The comparison written, else the one the keys imply (``MATCH`` for ``matches``)."""
+    if limit.comparison is not None:
+        return limit.comparison
+    if limit.equals is not None:
+        return "EQ"
+    if limit.matches is not None:
+        return "MATCH"
+    if low is not None and high is not None:
+        return "GELE"
+    return "GE" if low is not None else "LE"
+
+
 def resolve_limit(
     limit: Limit,
     *,
@@ -385,144 +557,37 @@ def resolve_limit(
     characteristic_id: str | None = None,
     units: str | None = None,
 ) -> ResolvedLimit:
-    """Validate ``limit``, derive its band, apply the guardband (spec limits only) and freeze it.
+    """Derive the band of a (form-checked) ``limit``, apply the guardband (spec limits only) and
+    freeze it.
 
     ``units`` is a fallback used when the limit names none (e.g. the spec's or the action's).
-    Raises :class:`LimitError` with a message saying what is wrong and how to fix it; callers
-    add the file location.
+    Raises :class:`LimitError` for what only the resolution can tell (a negative guardband, a
+    guardband that inverts a band, a limit built without validation); callers add the location.
     """
-    low, high = limit.low, limit.high
-    nominal = limit.nominal
-    equals, pattern = limit.equals, limit.matches
-    comparison = limit.comparison
-    tol, tol_pct = limit.tolerance, limit.tolerance_pct
-
-    # ---- form consistency -------------------------------------------------------------------
-    if equals is not None:
-        mixed = [k for k in ("low", "high", "nominal", "tolerance", "tolerance_pct", "matches",
-                             "marginal_low", "marginal_high") if getattr(limit, k) is not None]
-        if mixed:
-            raise LimitError(
-                f"'equals' cannot be combined with {', '.join(repr(m) for m in mixed)}: "
-                "an equality limit has no band; remove them or drop 'equals'"
-            )
-        if comparison not in (None, "EQ", "NE", "LOG"):
-            raise LimitError(
-                f"comparison {comparison} does not apply to 'equals': use EQ (default) or NE"
-            )
-    if pattern is not None:
-        mixed = [k for k in ("low", "high", "nominal", "tolerance", "tolerance_pct",
-                             "marginal_low", "marginal_high") if getattr(limit, k) is not None]
-        if mixed:
-            raise LimitError(
-                f"'matches' cannot be combined with {', '.join(repr(m) for m in mixed)}: "
-                "a pattern limit has no band; remove them or drop 'matches'"
-            )
-        if comparison not in (None, "LOG"):
-            raise LimitError(
-                f"comparison {comparison} does not apply to 'matches' (a regular expression is "
-                "always searched); remove 'comparison'"
-            )
-    if tol is not None and tol_pct is not None:
-        raise LimitError("give either 'tolerance' (absolute) or 'tolerance_pct', not both")
-    if (tol is not None or tol_pct is not None) and nominal is None:
-        which = "tolerance" if tol is not None else "tolerance_pct"
-        raise LimitError(f"'{which}' needs a 'nominal' to be a tolerance around; add 'nominal:'")
-    if tol is not None or tol_pct is not None:
-        if low is not None or high is not None:
-            raise LimitError(
-                "give either 'low'/'high' or 'nominal' with a tolerance, not both"
-            )
-        assert nominal is not None
-        delta = tol if tol is not None else abs(nominal) * tol_pct / 100.0  # type: ignore[operator]
-        low, high = nominal - delta, nominal + delta
-    elif nominal is not None and low is None and high is None and comparison != "LOG":
-        raise LimitError(
-            "'nominal' alone is not a limit: add 'tolerance' or 'tolerance_pct', or 'low'/'high', "
-            "or use 'equals' for an exact value"
-        )
-    for name, v in (("low", low), ("high", high), ("nominal", nominal),
-                    ("marginal_low", limit.marginal_low), ("marginal_high", limit.marginal_high)):
-        if v is not None and v != v:
-            raise LimitError(f"'{name}' is NaN: give a number")
-
-    # ---- comparator ---------------------------------------------------------------------------
-    if comparison is None:
-        if equals is not None:
-            comparator = "EQ"
-        elif pattern is not None:
-            comparator = "MATCH"
-        elif low is not None and high is not None:
-            comparator = "GELE"
-        elif low is not None:
-            comparator = "GE"
-        elif high is not None:
-            comparator = "LE"
-        else:
-            raise LimitError(
-                "the limit judges nothing: give 'low' and/or 'high', 'nominal' with a tolerance, "
-                "'equals', 'matches', or 'comparison: LOG' to record without judging"
-            )
-    else:
-        comparator = comparison
-    if comparator in ("EQ", "NE") and equals is None:
-        raise LimitError(f"comparison {comparator} needs 'equals: <value>'")
-    if comparator in INSIDE or comparator in OUTSIDE:
-        if low is None or high is None:
-            missing = "low" if low is None else "high"
-            raise LimitError(
-                f"comparison {comparator} needs both 'low' and 'high' ('{missing}' is missing); "
-                f"for a one-sided limit use {'LE or LT' if low is None else 'GE or GT'}"
-            )
-    elif comparator in ONE_SIDED_LOW:
-        if low is None or high is not None:
-            raise LimitError(
-                f"comparison {comparator} judges value {'>' if comparator == 'GT' else '>='} low: "
-                "give 'low' only (for a band use GELE/GTLT/GELT/GTLE)"
-            )
-    elif comparator in ONE_SIDED_HIGH:
-        if high is None or low is not None:
-            raise LimitError(
-                f"comparison {comparator} judges value {'<' if comparator == 'LT' else '<='} high: "
-                "give 'high' only (for a band use GELE/GTLT/GELT/GTLE)"
-            )
-    if low is not None and high is not None and low > high:
-        raise LimitError(
-            f"low {format_number(low)} is above high {format_number(high)}: swap them"
-            + (" (an outside-band comparison still takes low < high)" if comparator in OUTSIDE else "")
-        )
-    mlo, mhi = limit.marginal_low, limit.marginal_high
-    if (mlo is not None or mhi is not None) and comparator not in NUMERIC:
-        raise LimitError(f"marginal_low/marginal_high apply to numeric limits, not to {comparator}")
-    if mlo is not None and mhi is not None and mlo > mhi:
-        raise LimitError(
-            f"marginal_low {format_number(mlo)} is above marginal_high {format_number(mhi)}: swap them"
-        )
-
-    # ---- guardband (spec limits, numeric bands only) -------------------------------------------
+    problem = form_problem(limit)  # (a Limit built by model_construct() was never checked)
+    if problem is not None:
+        raise LimitError(problem)
+    low, high = _bounds(limit)
+    comparator = _comparator(limit, low, high)
     spec_low = spec_high = None
     gb: float | None = None
-    if source == "spec":
-        if comparator in NUMERIC:
-            spec_low, spec_high = low, high
-            gb = float(guardband_pct or 0)
-            if gb < 0:
-                raise LimitError(f"guardband_pct {format_number(gb)} is negative: use 0 or more")
-            if gb:
-                low, high = _guardband(comparator, low, high, gb)
-    elif guardband_pct and source not in ("spec",):
-        pass  # guardband applies only to spec limits; step and vector limits are taken as written
-
+    if source == "spec" and comparator in NUMERIC:  # step and vector limits are taken as written
+        spec_low, spec_high = low, high
+        gb = float(guardband_pct or 0)
+        if gb < 0:
+            raise LimitError(f"guardband_pct {format_number(gb)} is negative: use 0 or more")
+        if gb:
+            low, high = _guardband(comparator, low, high, gb)
     return ResolvedLimit(
         comparator=comparator,
         low=low,
         high=high,
-        nominal=nominal,
-        equals=equals,
-        pattern=pattern,
+        nominal=limit.nominal,
+        equals=limit.equals,
+        pattern=limit.matches,
         units=limit.units if limit.units is not None else units,
-        marginal_low=mlo,
-        marginal_high=mhi,
+        marginal_low=limit.marginal_low,
+        marginal_high=limit.marginal_high,
         spec_low=spec_low,
         spec_high=spec_high,
         guardband_pct=gb,
@@ -530,6 +595,18 @@ def resolve_limit(
         characteristic_id=characteristic_id,
         spec_ref=spec_ref,
     )
+
+
+def coerce_limit(limit: Any) -> ResolvedLimit | None:
+    """A limit as a program passes it (``ctx.measure(limit=...)``): a :class:`ResolvedLimit`, a
+    :class:`Limit`, a dict of the YAML form, or ``"none"`` (recorded unjudged: None)."""
+    if limit is None or limit == UNJUDGED:
+        return None
+    if isinstance(limit, ResolvedLimit):
+        return limit
+    if isinstance(limit, dict):
+        limit = Limit.model_validate(limit)
+    return resolve_limit(limit, source="step")
 
 
 def _tidy(x: float, toward: float, inward_up: bool) -> float:
@@ -548,10 +625,6 @@ def _guardband(comparator: str, low: float | None, high: float | None, pct: floa
     inward by pct of its own magnitude. For an outside-band limit the excluded band grows
     instead, which is what keeps the production pass region inside the spec's. Results are
     tidied to 12 significant digits (see :func:`_tidy`)."""
-    return _guardband_raw(comparator, low, high, pct)
-
-
-def _guardband_raw(comparator: str, low: float | None, high: float | None, pct: float) -> tuple[float | None, float | None]:
     frac = pct / 100.0
     if low is not None and high is not None:
         half = (high - low) * frac / 2.0
@@ -652,15 +725,12 @@ def spec_band(spec: Spec, params: Mapping[str, Any], *, name: str = "") -> SpecC
     return SpecChoice(spec, -1, conditions)
 
 
-def validate_bands(spec: Spec, name: str = "") -> None:
-    """Plan-time check of a spec's bands: each range is [min, max] with min <= max."""
-    for i, band in enumerate(spec.bands):
-        for key, cond in band.when.items():
-            if isinstance(cond, list):
-                if len(cond) != 2:
-                    raise LimitError(f"{name}: bands[{i}].when.{key}: a range is [min, max], got {cond!r}")
-                if cond[0] > cond[1]:
-                    raise LimitError(
-                        f"{name}: bands[{i}].when.{key}: range [{format_number(cond[0])}, "
-                        f"{format_number(cond[1])}] is inverted: write [min, max]"
-                    )
+def condition_problem(key: str, cond: Any) -> str | None:
+    """What is wrong with one ``when:`` condition of a spec band (a range must be [min, max])."""
+    if isinstance(cond, list):
+        if len(cond) != 2:
+            return f"when.{key}: a range is [min, max], got {len(cond)} values"
+        if cond[0] > cond[1]:
+            return (f"when.{key}: range [{format_number(cond[0])}, {format_number(cond[1])}] is "
+                    "inverted: write [min, max]")
+    return None

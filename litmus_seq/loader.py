@@ -663,6 +663,10 @@ def _union_members(tp: Any) -> list[tuple[Any, str | None]]:
     for m in typing.get_args(raw):
         if m is type(None):
             continue
+        nested = _union_members(m)  # Optional[a tagged union]: its members
+        if nested:
+            out += nested
+            continue
         tag = None
         if typing.get_origin(m) is typing.Annotated:
             for meta in typing.get_args(m)[1:]:
@@ -837,9 +841,13 @@ def _problems(doc: Document, model: Any, errors: list[dict[str, Any]]) -> list[P
     # had its shape), drop the other members' shallow "expected X, got a list" errors.
     deep_unions = {m.path[: m.union_at] for m, _ in mapped
                    if m.union_at is not None and len(m.path) > m.union_at}
+    # A member whose type fitted but whose value did not (``wait: -1``: a number, below 0) says
+    # what is wrong; the other members' "expected a string" would only confuse.
+    fitted = {m.path for m, _ in mapped if m.union_at is not None and m.etype not in _TYPE_WORDS
+              and m.etype != "extra_forbidden"}
     kept = [(m, e) for m, e in mapped
-            if not (m.union_at is not None and len(m.path) == m.union_at
-                    and m.path in deep_unions and m.etype in _TYPE_WORDS)]
+            if not (m.union_at is not None and m.etype in _TYPE_WORDS
+                    and ((len(m.path) == m.union_at and m.path in deep_unions) or m.path in fitted))]
     # Same path, several "expected X" from union members: one message "expected X or Y, got Z".
     out: list[Problem] = []
     merged: dict[tuple[Any, ...], list[tuple[_Mapped, dict[str, Any]]]] = {}

@@ -19,9 +19,9 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from litmus_seq.limits import Limit
+from litmus_seq.limits import Limit, LimitOrNone, condition_problem
 
 Scalar = Union[bool, int, float, str]
 
@@ -129,12 +129,26 @@ class SpecBand(Limit):
         description="vector parameter -> [min, max] (inclusive range) or a value (equality)",
     )
 
+    @model_validator(mode="after")
+    def _conditions(self) -> SpecBand:
+        for key, cond in self.when.items():
+            problem = condition_problem(key, cond)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
+
 
 class Spec(Limit):
     """A product characteristic: its limit, and optional condition-dependent bands."""
 
     description: str | None = None
     bands: list[SpecBand] = Field(default_factory=_new_list)
+
+    def _empty_problem(self) -> str | None:
+        if self.bands:
+            return None  # a spec may be only its condition-dependent bands
+        return ("the spec has no limit: give low/high, nominal with a tolerance, equals, "
+                "matches, comparison: LOG, or bands")
 
 
 class Product(Strict):
@@ -170,13 +184,21 @@ class Measure(Strict):
     from_: str | None = Field(None, alias="from", pattern=_ROLE_METHOD, description="role.method")
     python: str | None = Field(None, pattern=_MODULE_FUNCTION, description="module:function")
     args: dict[str, Any] = Field(default_factory=_new_dict)
-    limit: Limit | None = None
+    limit: LimitOrNone | None = Field(None, description="a limit, or none to record the value unjudged")
     units: str | None = None
     channel: str | None = None
 
 
+#: The longest ``wait:`` (a day). Longer is a typo (a unit slip, 1e10) that would hang a station.
+MAX_WAIT_S = 86_400.0
+#: The longest delay between retries (an hour).
+MAX_RETRY_DELAY_S = 3_600.0
+
+Seconds = Annotated[float, Field(ge=0, le=MAX_WAIT_S, allow_inf_nan=False)]
+
+
 class Wait(Strict):
-    wait: Union[float, str] = Field(..., description="seconds, or a ${...} expression")
+    wait: Union[Seconds, str] = Field(..., description="seconds (at most a day), or a ${...} expression")
 
 
 class Python(Strict):
@@ -190,7 +212,7 @@ class Prompt(Strict):
     prompt: str
     type: Literal["confirm", "choice", "input"] = "confirm"
     choices: list[str] = Field(default_factory=_new_list)
-    timeout_s: float | None = Field(None, gt=0)
+    timeout_s: float | None = Field(None, gt=0, le=MAX_WAIT_S, allow_inf_nan=False)
     save_as: str | None = None
 
 
@@ -224,8 +246,9 @@ Action = Annotated[
 
 
 class Retry(Strict):
-    max_retries: int = Field(0, ge=0)
-    delay_s: float = Field(0.0, ge=0)
+    max_retries: int = Field(0, ge=0, le=1000)
+    delay_s: float = Field(0.0, ge=0, le=MAX_RETRY_DELAY_S, allow_inf_nan=False,
+                           description="seconds between attempts (at most an hour)")
 
 
 class SweepRange(Strict):
@@ -243,7 +266,7 @@ class ExplicitVector(BaseModel):
 
     model_config = ConfigDict(extra="allow", defer_build=True)
 
-    limits: dict[str, Limit] = Field(default_factory=_new_dict)
+    limits: dict[str, LimitOrNone] = Field(default_factory=_new_dict)
 
 
 class StepBase(Strict):
@@ -260,8 +283,10 @@ class Step(StepBase):
     )
     sweep: dict[str, SweepRange] | None = None
     retry: Retry | None = None
-    limit: Limit | None = None
-    limits: dict[str, Limit] = Field(default_factory=_new_dict, description="measurement -> limit")
+    limit: LimitOrNone | None = Field(
+        None, description="the limit of the step's measurements, or none to record them unjudged")
+    limits: dict[str, LimitOrNone] = Field(
+        default_factory=_new_dict, description="measurement -> limit (or none: unjudged)")
     do: list[Action] | None = None
     # inline single action (the step *is* the action)
     measure: str | None = None
@@ -270,12 +295,12 @@ class Step(StepBase):
     from_: str | None = Field(None, alias="from", description="role.method")
     call: str | None = Field(None, description="role.method")
     args: dict[str, Any] | None = None
-    wait: Union[float, str, None] = None
+    wait: Union[Seconds, str, None] = None
     python: str | None = Field(None, description="module:function")
     prompt: str | None = None
     type: Literal["confirm", "choice", "input"] | None = None
     choices: list[str] | None = None
-    timeout_s: float | None = Field(None, gt=0)
+    timeout_s: float | None = Field(None, gt=0, le=MAX_WAIT_S, allow_inf_nan=False)
     units: str | None = None
     save_as: str | None = None
     channel: str | None = None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litmus_seq.errors import ConfigError, ExpressionError, LimitError, LitmusError, Location, Problem
-from litmus_seq.limits import ResolvedLimit, resolve_limit, spec_band
+from litmus_seq.limits import UNJUDGED, ResolvedLimit, resolve_limit, spec_band
 from litmus_seq.loader import path_str, paused_gc
 from litmus_seq.suggest import did_you_mean
 
@@ -362,13 +362,20 @@ class _Resolver:
             for v in step.vectors:
                 if v.params is params or v.params == params:
                     lim = info.vector_limits[v.index].get(name) if v.index < len(info.vector_limits) else None
+                    if lim == UNJUDGED:
+                        return None
                     if lim is not None:
                         return self.explicit("vector", lim, name, units)
                     break
             lim = info.limits.get(name) or info.step_limit
+            if lim == UNJUDGED:
+                return None
             if lim is not None:
                 return self.explicit("step", lim, name, units)
-        return self.spec(name, params, units)
+        found = self.spec(name, params, units)
+        if found is None and self.product is not None:
+            raise LimitError(unlimited(name, self.product, in_code=True))
+        return found
 
 
 class _Planner:
@@ -439,8 +446,6 @@ class _Planner:
         self.product = product
         self.product_doc = product_doc
         self.variables = dict(seq.variables)
-        if product is not None:
-            self._check_specs(product, product_doc)
 
         trees = []
         for phase, key in _PHASES:
@@ -484,41 +489,6 @@ class _Planner:
             except OSError:  # pragma: no cover
                 found = None
         return found
-
-    def _check_specs(self, product: Any, pdoc: Any) -> None:
-        """Every spec band must resolve (with the guardband) even if no step uses it yet: a bad
-        product file is reported at its own line, not at whichever step first touches it."""
-        from litmus_seq.limits import _is_empty, resolve_limit, validate_bands
-
-        gb = self.resolver.guardband_pct
-        for name, spec in product.specs.items():
-            base = ("specs", name)
-            try:
-                validate_bands(spec, name)
-            except LimitError as exc:
-                self._product_problem(pdoc, base + ("bands",), str(exc))
-            if not _is_empty(spec):
-                try:
-                    resolve_limit(spec, source="spec", guardband_pct=gb)
-                except LimitError as exc:
-                    self._product_problem(pdoc, base, f"{name}: {exc}")
-            elif not spec.bands:
-                self._product_problem(
-                    pdoc, base,
-                    f"{name}: the spec has no limit: give low/high, nominal with a tolerance, "
-                    "equals, matches, or comparison: LOG",
-                )
-            for i, band in enumerate(spec.bands):
-                try:
-                    resolve_limit(band, source="spec", guardband_pct=gb)
-                except LimitError as exc:
-                    self._product_problem(pdoc, base + ("bands", i), f"{name}: bands[{i}]: {exc}")
-
-    def _product_problem(self, pdoc: Any, path: tuple[Any, ...], message: str) -> None:
-        if pdoc is None:
-            self.problem(LimitError, self.doc, ("product",), message)
-        else:
-            self.problem(LimitError, pdoc, path, message)
 
     # -- includes -----------------------------------------------------------------------------
 
@@ -927,6 +897,7 @@ class _Planner:
                 name = action.measurement
                 assert name is not None
                 units.setdefault(name, getattr(action.model, "units", None))
+                where.setdefault(f"measure:{name}", apath + ("measure",))
                 if action.model.limit is not None and name not in step_level:
                     step_level[name] = action.model.limit
                     where[name] = apath + ("limit",)
@@ -956,8 +927,10 @@ class _Planner:
         vectors: list[PlannedVector] = []
         extra_names = [n for n in info.limits if n not in measurements]
         vpath = path + (("vectors",) if m.vectors is not None else ("sweep",) if m.sweep else ())
+        missing: dict[str, None] = {}  # measured, but no limit anywhere and none written
         for index, (params, vlimits) in enumerate(expanded):
             resolved: dict[str, ResolvedLimit] = {}
+            unjudged: set[str] = set()
             for name, lim in vlimits.items():
                 lpath = path + ("vectors", index, "limits", name)
                 if name not in measurements and not has_python:
@@ -965,14 +938,19 @@ class _Planner:
                                  f"vector limit for '{name}', which this step does not measure"
                                  f"{did_you_mean(name, measurements)}")
                     continue
+                if lim == UNJUDGED:
+                    unjudged.add(name)
+                    continue
                 try:
                     resolved[name] = resolver.explicit("vector", lim, name, info.units.get(name))
                 except LimitError as exc:
                     self.problem(LimitError, doc, lpath, str(exc))
             for name in (*measurements, *extra_names):
-                if name in resolved:
+                if name in resolved or name in unjudged:
                     continue
                 lim = info.limits.get(name) or (info.step_limit if name in measurements else None)
+                if lim == UNJUDGED:
+                    continue
                 try:
                     if lim is not None:
                         resolved[name] = resolver.explicit("step", lim, name, info.units.get(name))
@@ -987,8 +965,21 @@ class _Planner:
                     continue
                 if spec is not None:
                     resolved[name] = spec
+                elif self.product is not None and name in measurements:
+                    missing[name] = None
             vectors.append(PlannedVector(index, params, resolved))
+        for name in missing:
+            self.problem(LimitError, doc, where[f"measure:{name}"], unlimited(name, self.product))
         return vectors
+
+
+def unlimited(name: str, product: Any, *, in_code: bool = False) -> str:
+    """The message for a measurement that no limit judges in a sequence naming a product
+    (``in_code``: measured by ``ctx.measure()`` in a ``python:`` step)."""
+    fix = ("pass limit= to ctx.measure(), or limit=\"none\" to record the value unjudged" if in_code
+           else "give the step or action a limit:, or write `limit: none` to record the value unjudged")
+    return (f"measurement '{name}' has no limit: product '{product.id}' has no spec "
+            f"'{name}'{did_you_mean(name, product.specs)}; add the spec, or {fix}")
 
 
 def _action_kind(action: Any) -> str:

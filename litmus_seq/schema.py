@@ -73,6 +73,8 @@ def _rewrite(node: Any) -> Any:
             if names == members:
                 rest = {k: _rewrite(v) for k, v in node.items() if k not in ("oneOf", "discriminator")}
                 return {**rest, **_if_then(branches, default)}
+    if isinstance(one_of, list):  # other tagged unions (a limit or `none`) have disjoint members
+        node = {("anyOf" if k == "oneOf" else k): v for k, v in node.items()}
     out = {}
     for k, v in node.items():
         if k == "$ref" and isinstance(v, str):

@@ -242,3 +242,120 @@ def test_validate_an_empty_folder_has_nothing_to_check(tmp_path: Path, capsys: p
     (tmp_path / "notes.yaml").write_text("title: not a litmus-seq file\n")
     assert main(["validate", str(tmp_path)]) == 5
     assert "no sequence, product, station or litmus.yaml file to check" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- hostile input
+# Each fault through a real `python -m litmus_seq.cli.main` process: exit code and the one line.
+
+
+def _cli(*argv: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "LITMUS_DEBUG"}
+    return subprocess.run([sys.executable, "-m", "litmus_seq.cli.main", *argv], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _project(tmp_path: Path, seq: str, product: str = "id: board\nspecs:\n  vref: {low: 1, high: 2}\n") -> Path:
+    for folder in ("sequences", "products", "stations"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+    (tmp_path / "litmus.yaml").write_text("name: hostile\n")
+    (tmp_path / "products" / "board.yaml").write_text(product)
+    (tmp_path / "stations" / "bench.yaml").write_text(
+        "id: bench\ninstruments:\n  dmm:\n    driver: mock\n    mock: {read: 1.5}\n")
+    (tmp_path / "sequences" / "s.yaml").write_bytes(seq.encode("utf-8"))
+    return tmp_path
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+_UNLIMITED = "sequence: s\nproduct: board\nstation: bench\nsteps:\n  - measure: vreff\n    from: dmm.read\n"
+
+
+@pytest.mark.parametrize("command", [["validate"], ["plan"], ["run", "--dut", "SN1"]])
+def test_measurement_without_limit_is_refused_by_every_command(tmp_path: Path, command: list[str]) -> None:
+    root = _project(tmp_path, _UNLIMITED)
+    result = _cli(*command, "sequences/s.yaml", cwd=root)
+    assert result.returncode == EXIT_USAGE, result.stderr
+    assert _one_line(result) == (
+        "sequences/s.yaml:5:14: steps[0].measure: measurement 'vreff' has no limit: product 'board' "
+        "has no spec 'vreff' (did you mean 'vref'?); add the spec, or give the step or action a "
+        "limit:, or write `limit: none` to record the value unjudged")
+    assert not (root / "data").exists() or not any((root / "data").rglob("*.parquet"))
+
+
+def test_limit_none_runs_and_records_unjudged(tmp_path: Path) -> None:
+    root = _project(tmp_path, _UNLIMITED.replace("vreff", "serial") + "    limit: none\n")
+    result = _cli("run", "--dut", "SN1", "sequences/s.yaml", cwd=root)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("product", "where", "message"),
+    [
+        ("id: board\nspecs:\n  vref: {low: 2, high: 1}\n", "3:9", "specs.vref: low 2 is above high 1: swap them"),
+        ("id: board\nspecs:\n  vref: {low: 1, high: 2, comparison: GELX}\n", "3:39",
+         "specs.vref.comparison: expected one of EQ, NE"),
+        ("id: board\nspecs:\n  vref: {low: 1e400}\n", "3:15", "specs.vref.low: expected a finite number, got inf"),
+        ("id: board\nspecs:\n  vref: {high: .nan}\n", "3:16", "specs.vref.high: expected a finite number, got nan"),
+        ("id: board\nspecs:\n  vref: {low: -1e400, high: 1}\n", "3:15", "expected a finite number, got -inf"),
+        ("id: board\nspecs:\n  vref:\n    bands:\n      - {when: {t: [50, 0]}, low: 1, high: 2}\n", "5:9",
+         "specs.vref.bands[0]: when.t: range [50, 0] is inverted"),
+        ("id: board\nspecs:\n  vref: {units: V}\n", "3:9", "specs.vref: the spec has no limit"),
+    ],
+)
+def test_product_file_alone_catches_every_limit_error_once(tmp_path: Path, product: str, where: str,
+                                                         message: str) -> None:
+    root = _project(tmp_path, _UNLIMITED.replace("vreff", "vref"), product=product)
+    alone = _cli("validate", "products/board.yaml", cwd=root)
+    assert alone.returncode == EXIT_USAGE
+    line = _one_line(alone)
+    assert line.startswith(f"products/board.yaml:{where}: ") and message in line, line
+    both = _cli("validate", "sequences/s.yaml", "products/board.yaml", cwd=root)
+    assert both.returncode == EXIT_USAGE
+    assert _one_line(both) == line  # the product's problem once, not once per way it was reached
+
+
+@pytest.mark.parametrize(
+    ("step", "where", "message"),
+    [
+        ("  - wait: .nan\n", "5:11", "steps[0].wait: expected a finite number"),
+        ("  - wait: 1e10\n", "5:11", "steps[0].wait: must be <= 86400"),
+        ("  - name: r\n    retry: {delay_s: 1e10}\n    wait: 0\n", "6:22",
+         "steps[0].retry.delay_s: must be <= 3600"),
+        ("  - name: r\n    retry: {delay_s: 1e400}\n    wait: 0\n", "6:22",
+         "steps[0].retry.delay_s: expected a finite number, got inf"),
+        ("  - measure: vref\n    from: dmm.read\n    limit: {low: .nan}\n", "7:18", "expected a finite number"),
+    ],
+)
+def test_absurd_numbers_are_refused(tmp_path: Path, step: str, where: str, message: str) -> None:
+    root = _project(tmp_path, "sequence: s\nproduct: board\nstation: bench\nsteps:\n" + step)
+    result = _cli("validate", "sequences/s.yaml", cwd=root)
+    assert result.returncode == EXIT_USAGE
+    line = _one_line(result)
+    assert line.startswith(f"sequences/s.yaml:{where}: ") and message in line, line
+
+
+@pytest.mark.parametrize("depth", [500, 999, 100_000])
+def test_deep_nesting_is_a_located_usage_error(tmp_path: Path, depth: int) -> None:
+    root = _project(tmp_path, "sequence: s\nvariables:\n  deep: " + "[" * depth + "]" * depth + "\n")
+    result = _cli("validate", "sequences/s.yaml", cwd=root)
+    assert result.returncode == EXIT_USAGE
+    assert _one_line(result) == (
+        "sequences/s.yaml:3:207: mappings and lists nested more than 200 levels deep; a litmus-seq "
+        "file needs far fewer: flatten the data or split the file")
+
+
+@pytest.mark.parametrize(("char", "code"), [("\x00", "0000"), ("\x07", "0007"), ("\x1b", "001B")])
+def test_control_character_is_reported_at_line_and_column(tmp_path: Path, char: str, code: str) -> None:
+    root = _project(tmp_path, f"sequence: s\nvariables:\n  a: \"b{char}c\"\n")
+    result = _cli("validate", "sequences/s.yaml", cwd=root)
+    assert result.returncode == EXIT_USAGE
+    line = _one_line(result)
+    assert line.startswith(f"sequences/s.yaml:3:8: control character U+{code} is not allowed"), line
+    assert char not in line

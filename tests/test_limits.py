@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from litmus_seq.errors import LimitError
-from litmus_seq.limits import Limit, ResolvedLimit, resolve_limit, spec_band, validate_bands
+from litmus_seq.limits import Limit, ResolvedLimit, resolve_limit, spec_band
 from litmus_seq.models import Spec
 from litmus_seq.outcomes import ERRORED, FAILED, PASSED
 
@@ -334,19 +334,35 @@ def test_guardband_100_pct_collapses_and_more_inverts() -> None:
         ({"matches": "(unclosed"}, "not a valid regular expression"),
         ({"equals": "x", "marginal_low": 1}, "cannot be combined"),
         ({"low": 1, "high": 2, "marginal_low": 1.8, "marginal_high": 1.2}, "marginal_low 1.8 is above"),
-        ({"low": float("nan")}, "NaN"),
+        ({"low": float("nan")}, "finite"),
     ],
 )
-def test_inconsistent_limits_raise_limit_error(kw: dict, message: str) -> None:
-    with pytest.raises(LimitError, match=message.replace("(", r"\(").replace("'", "'")):
-        R(**kw)
+def test_inconsistent_limits_are_refused_by_the_model_and_by_resolution(kw: dict, message: str) -> None:
+    import pydantic
+
+    pattern = message.replace("(", r"\(")
+    with pytest.raises(pydantic.ValidationError, match=pattern):
+        Limit(**kw)  # what validating a file does: `validate products/x.yaml` finds it alone
+    with pytest.raises(LimitError, match=pattern):  # a limit built without validation
+        resolve_limit(Limit.model_construct(**kw), source="step")
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_limits_must_be_finite(bad: float) -> None:
+    import pydantic
+
+    for key in ("low", "high", "nominal", "marginal_low"):
+        with pytest.raises(pydantic.ValidationError, match="finite"):
+            Limit(**{key: bad})
+    with pytest.raises(pydantic.ValidationError, match="finite"):
+        Limit(equals=bad)
 
 
 def test_limit_error_is_a_config_error() -> None:
     from litmus_seq.errors import ConfigError, EXIT_USAGE
 
     with pytest.raises(ConfigError) as info:
-        R(low=2, high=1)
+        resolve_limit(Limit.model_construct(low=2, high=1), source="step")
     assert info.value.exit_code == EXIT_USAGE
 
 
@@ -455,9 +471,12 @@ def test_bands_only_spec_without_match_is_a_limit_error() -> None:
 
 
 def test_inverted_band_range_is_reported() -> None:
-    spec = _spec(low=0, high=1, bands=[{"when": {"t": [50, 0]}, "low": 0, "high": 2}])
-    with pytest.raises(LimitError, match="inverted"):
-        validate_bands(spec, "x")
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="inverted"):
+        _spec(low=0, high=1, bands=[{"when": {"t": [50, 0]}, "low": 0, "high": 2}])
+    with pytest.raises(pydantic.ValidationError, match="a range is \\[min, max\\]"):
+        _spec(low=0, high=1, bands=[{"when": {"t": [1, 2, 3]}, "low": 0, "high": 2}])
 
 
 # --------------------------------------------------------------------------- properties

@@ -309,6 +309,7 @@ def test_limit_resolution_order(tmp_path: Path) -> None:
                 from: psu.measure_current
               - measure: other
                 from: dmm.measure_resistance
+                limit: none
               - measure: fw
                 from: dut.read_firmware
                 limit: {equals: "9.9"}
@@ -320,7 +321,7 @@ def test_limit_resolution_order(tmp_path: Path) -> None:
     assert v2.limits["rail"].spec_ref == "products.board.rail @ temperature=85"
     assert v1.limits["current"].source == "step" and v1.limits["current"].high == 0.2
     assert v1.limits["current"].units == "A"  # units fall back to the spec's
-    assert "other" not in v1.limits  # no limit anywhere: recorded unjudged
+    assert "other" not in v1.limits  # `limit: none`: recorded unjudged, by choice
     assert v1.limits["fw"].equals == "9.9" and v1.limits["fw"].source == "step"
     assert step(plan, "main/rails").measurements == ("rail", "current", "other", "fw")
 
@@ -393,6 +394,7 @@ def test_runtime_resolution_for_python_measurements(tmp_path: Path) -> None:
               - {temperature: 25}
             limits:
               stepwise: {high: 1}
+              logged: none
             python: checks.calc:run
         """)
     s = plan.steps[0]
@@ -401,9 +403,13 @@ def test_runtime_resolution_for_python_measurements(tmp_path: Path) -> None:
     assert plan.resolve_limit(s, v85.params, "rail").spec_ref == "products.board.rail @ temperature=85"
     assert plan.resolve_limit(s, v25.params, "rail").low == pytest.approx(3.03)
     assert plan.resolve_limit(s, dict(v85.params), "extra").low == 7
-    assert plan.resolve_limit(s, v25.params, "extra") is None
     assert plan.resolve_limit(s, v25.params, "stepwise").high == 1
-    assert plan.resolve_limit(s, v25.params, "unknown") is None
+    assert plan.resolve_limit(s, v25.params, "logged") is None  # `limits: {logged: none}`
+    # a product names the specs: a name nothing judges is an error of that measurement
+    with pytest.raises(LimitError, match="'extra' has no limit.*limit=\"none\""):
+        plan.resolve_limit(s, v25.params, "extra")
+    with pytest.raises(LimitError, match="'rial' has no limit.*did you mean 'rail'"):
+        plan.resolve_limit(s, v25.params, "rial")
 
 
 # --------------------------------------------------------------------------- expressions
@@ -536,7 +542,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
               - name: b
                 measure: rail
                 from: dmm.measure_dc_voltage
-                limit: {low: 2, high: 1}
+                timeout_s: 5
               - name: c
                 measure: rail
               - name: d
@@ -560,7 +566,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     text = "\n".join(lines)
     expected = [
         (5, "goes the wrong direction"),
-        (11, "low 2 is above high 1"),
+        (11, "'timeout_s' does not apply to a measure step"),
         (13, "needs exactly one source"),
         (16, "'call' cannot be combined with 'do:'"),
         (17, "the step does nothing"),
@@ -577,10 +583,70 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 def test_bad_product_spec_is_reported_in_the_product_file(tmp_path: Path) -> None:
     bad = "id: board\nspecs:\n  rail:\n    low: 3.6\n    high: 3.0\n"
-    with pytest.raises(LimitError) as info:
+    with pytest.raises(ConfigError) as info:
         plan_of(tmp_path, "sequence: s\nproduct: board\nsteps: []\n", product=bad)
     [line] = error_lines(info.value)
-    assert re.match(r"products/board\.yaml:\d+:\d+: specs\.rail: rail: low 3\.6 is above high 3", line), line
+    assert line == "products/board.yaml:4:5: specs.rail: low 3.6 is above high 3: swap them", line
+
+
+def test_a_measurement_no_limit_judges_is_an_error_with_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(LimitError) as info:
+        plan_of(tmp_path, """\
+            sequence: s
+            product: board
+            steps:
+              - name: a
+                vectors:
+                  - {vin: 1, limits: {currnt: {low: 0}}}
+                  - {vin: 2}
+                do:
+                  - measure: currnt
+                    from: psu.measure_current
+                  - measure: currnt
+                    from: psu.measure_current
+              - name: b
+                measure: rial
+                python: checks.power:rail
+            """)
+    assert error_lines(info.value) == [
+        "sequences/s.yaml:9:18: steps[0].do[0].measure: measurement 'currnt' has no limit: product "
+        "'board' has no spec 'currnt' (did you mean 'current'?); add the spec, or give the step or "
+        "action a limit:, or write `limit: none` to record the value unjudged",
+        "sequences/s.yaml:14:14: steps[1].measure: measurement 'rial' has no limit: product "
+        "'board' has no spec 'rial' (did you mean 'rail'?); add the spec, or give the step or "
+        "action a limit:, or write `limit: none` to record the value unjudged",
+    ]
+
+
+def test_limit_none_records_unjudged_on_purpose(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, """\
+        sequence: s
+        product: board
+        steps:
+          - name: a
+            measure: serial
+            from: dut.read_serial
+            limit: none
+          - name: b
+            vectors:
+              - {vin: 1, limits: {rail: none}}
+              - {vin: 2}
+            do:
+              - measure: rail
+                from: dmm.measure_dc_voltage
+              - measure: noise
+                from: dmm.measure_dc_voltage
+            limits: {noise: none}
+        """)
+    assert plan.steps[0].vectors[0].limits == {}
+    v1, v2 = plan.steps[1].vectors
+    assert v1.limits == {}  # the vector's `none` wins over the spec
+    assert list(v2.limits) == ["rail"] and v2.limits["rail"].source == "spec"
+
+
+def test_without_a_product_a_measurement_without_limit_is_recorded(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, "sequence: s\nsteps:\n  - measure: x\n    from: dmm.read\n", product=None)
+    assert plan.steps[0].vectors[0].limits == {}
 
 
 def test_guardband_inversion_error_from_sequence(tmp_path: Path) -> None:

@@ -112,9 +112,9 @@ def test_measure_with_an_explicit_limit(rig: Rig, limit: Any, value: Any, outcom
 
 def test_measure_without_any_limit_is_done_and_none_is_errored(rig: Rig) -> None:
     ctx = rig.ctx("main/rail")
-    assert ctx.measure("free", 42, units="mV") == "done"
+    assert ctx.measure("free", 42, units="mV", limit="none") == "done"
     assert ctx.outcome == "done"
-    assert ctx.measure("missing", None) == "errored"
+    assert ctx.measure("missing", None, limit="none") == "errored"
     assert ctx.outcome == "errored" and "missing" in (ctx.failure or "")
     ms = rig.emitted("test.measurement")
     assert (ms[0]["value"], ms[0]["units"], ms[0]["limit"]) == (42.0, "mV", None)
@@ -123,7 +123,7 @@ def test_measure_without_any_limit_is_done_and_none_is_errored(rig: Rig) -> None
 def test_string_and_bool_readings_go_to_text(rig: Rig) -> None:
     ctx = rig.ctx("main/firmware")
     assert ctx.measure("fw_version", "1.0") == "passed"
-    assert ctx.measure("flag", True) == "done"
+    assert ctx.measure("flag", True, limit="none") == "done"
     ms = rig.emitted("test.measurement")
     assert [(e["value"], e["text"]) for e in ms] == [(None, "1.0"), (None, "true")]
 

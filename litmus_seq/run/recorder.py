@@ -827,10 +827,6 @@ def _describe(name: str, value: Any, units: str | None, ldict: dict[str, Any] | 
 
 
 def _coerce_limit(limit: Any) -> Any:
-    from litmus_seq.limits import Limit, ResolvedLimit, resolve_limit
+    from litmus_seq.limits import coerce_limit
 
-    if isinstance(limit, ResolvedLimit):
-        return limit
-    if isinstance(limit, dict):
-        limit = Limit.model_validate(limit)
-    return resolve_limit(limit, source="step")
+    return coerce_limit(limit)  # (a Limit, a dict of the YAML form, a resolved limit, or "none")
