@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import ast
 import math
+import re
+import time
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,7 +62,7 @@ FUNCTIONS: dict[str, Any] = {
     "abs": abs,
     "min": min,
     "max": max,
-    "round": round,
+    "round": round,  # (replaced by _safe_round below, once defined)
     "sqrt": _sqrt,
     "log10": _log10,
     "int": int,
@@ -97,8 +100,148 @@ def _safe_power(a: Any, b: Any) -> Any:
     return a**b
 
 
+# ---- the evaluation budget: every value an expression builds is bounded *before* it is built
+# where Python would allocate it at once ('1'.zfill(10**9), '%01000000000d' % 1, 'a' * 10**9),
+# and measured (a bounded walk) after each step otherwise. simpleeval's own check of produced
+# containers walks every element (a list of 99,999 references to a 99,999-item list: 10**10
+# steps), so the size check runs first and stops counting at the budget.
+
+#: Items (list, tuple, dict and set entries, nested ones counted) or characters one value of
+#: an expression may hold.
+MAX_VALUE_SIZE = 100_000
+#: CPU seconds one evaluation may take (a safety net: the size budget already bounds the work).
+#: The evaluating thread's CPU time, not the clock: a loaded station must not fail a unit.
+MAX_EVAL_S = 0.5
+#: Nesting of an expression's syntax tree (5,000 nested minus signs would overflow the stack).
+MAX_EXPR_DEPTH = 100
+#: Characters of one expression.
+MAX_EXPR_LENGTH = 10_000
+
+
+class BudgetExceeded(InvalidExpression):
+    """An expression that would build too large a value or take too long."""
+
+
+_PLAIN = frozenset({int, float, bool, type(None), complex, str})
+
+
+def _size(value: Any, budget: int = MAX_VALUE_SIZE) -> int:
+    """Items and characters in ``value``, counted until the count passes ``budget``.
+
+    Also refuses a module inside a value (simpleeval's own walk of every produced element is
+    replaced by this one: names hold plain data and the function table is curated).
+    """
+    count = 0
+    stack = [value]
+    while stack and count <= budget:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            count += len(item)
+        elif kind in (list, tuple, set, frozenset, dict):
+            items = list(item.keys()) + list(item.values()) if kind is dict else item
+            count += len(item)
+            if count > budget:
+                break
+            kinds = set(map(type, items))
+            if str in kinds:
+                count += sum(len(x) for x in items if type(x) is str)
+            if not kinds <= _PLAIN:
+                stack.extend(x for x in items if type(x) not in _PLAIN)
+        elif isinstance(item, types.ModuleType):
+            raise BudgetExceeded("modules are not values of an expression")
+    return count
+
+
+def _too_big(what: str) -> BudgetExceeded:
+    return BudgetExceeded(f"{what} would hold more than {MAX_VALUE_SIZE:,} items or characters")
+
+
+def _safe_mult(a: Any, b: Any) -> Any:
+    """``a * b`` refusing a repeated sequence over the budget before it is built."""
+    for seq, times in ((a, b), (b, a)):
+        if isinstance(times, int) and hasattr(seq, "__len__") and not isinstance(seq, dict):
+            if times > 0 and _size(seq) * times > MAX_VALUE_SIZE:
+                raise _too_big("a repetition (x * n)")
+    return a * b
+
+
+_FORMAT_FIELD = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _check_widths(widths: list[str], what: str) -> None:
+    for width in widths:
+        if width == "*" or (width and int(width) > MAX_VALUE_SIZE):
+            raise _too_big(what)
+
+
+def _safe_mod(a: Any, b: Any) -> Any:
+    """``a % b``: for text, ``%``-formatting with widths within the budget."""
+    if isinstance(a, str):
+        _check_widths([w for m in _FORMAT_FIELD.finditer(a) for w in m.groups() if w],
+                      "a %-format with this width")
+    return a % b
+
+
+def _safe_round(number: Any, ndigits: Any = None) -> Any:
+    if isinstance(ndigits, int) and abs(ndigits) > 1000:
+        raise BudgetExceeded("round() keeps at most 1,000 digits")
+    return round(number, ndigits)
+
+
+def _grown_size(method: Any, args: tuple[Any, ...]) -> int:
+    """The size a growing ``str`` method's result would have (0 for the others)."""
+    name, text = method.__name__, method.__self__
+    if name == "zfill" and args and isinstance(args[0], int):
+        return args[0]
+    if name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        times = text.count(args[0]) if args[0] else len(text) + 1
+        if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0:
+            times = min(times, args[2])
+        return len(text) + times * max(0, len(args[1]) - len(args[0]))
+    return 0
+
+
+class _BudgetEval(EvalWithCompoundTypes):  # type: ignore[misc]
+    """simpleeval with the budget: sizes checked before its own walk of produced values, a
+    deadline per evaluation, and growing methods and format widths bounded before they run."""
+
+    deadline = 0.0
+    ticks = 0
+
+    def _eval(self, node: ast.AST) -> Any:
+        self.ticks += 1
+        if not self.ticks & 63 and time.thread_time() > self.deadline:  # (the clock costs ~1 µs)
+            raise BudgetExceeded(f"the expression took more than {MAX_EVAL_S:g} s of CPU time")
+        result = self.nodes[type(node)](node)
+        if type(result) not in _SCALARS and _size(result) > MAX_VALUE_SIZE:
+            raise _too_big("a value")
+        return result
+
+    def _eval_call(self, node: ast.Call) -> Any:
+        if isinstance(node.func, ast.Attribute):
+            method = self._eval(node.func)
+            args = tuple(self._eval(a) for a in node.args)
+            kwargs = dict(self._eval(k) for k in node.keywords)
+            if isinstance(getattr(method, "__self__", None), str) and _grown_size(method, args) > MAX_VALUE_SIZE:
+                raise _too_big(f"{method.__name__}()")
+            return method(*args, **kwargs)
+        return super()._eval_call(node)
+
+    def _eval_formattedvalue(self, node: ast.FormattedValue) -> Any:
+        if node.format_spec:
+            spec = self._eval(node.format_spec)
+            _check_widths(re.findall(r"\d+", str(spec)), "a format with this width")
+        return super()._eval_formattedvalue(node)
+
+
+_SCALARS = frozenset({int, float, bool, type(None), complex})
+FUNCTIONS["round"] = _safe_round
+
 _OPERATORS = dict(DEFAULT_OPERATORS)
 _OPERATORS[ast.Pow] = _safe_power
+_OPERATORS[ast.Mult] = _safe_mult
+_OPERATORS[ast.Mod] = _safe_mod
 
 # AST nodes an expression may contain; anything else (lambda, comprehensions, walrus, await,
 # starred, f-strings with nested calls are fine) is refused at compile time.
@@ -123,8 +266,8 @@ class Expr:
         self.source = source
         self.names = names
         self._node = node
-        ev = EvalWithCompoundTypes(operators=_OPERATORS, functions=dict(FUNCTIONS), names={},
-                                   allowed_attrs=_ALLOWED_ATTRS)
+        ev = _BudgetEval(operators=_OPERATORS, functions=dict(FUNCTIONS), names={},
+                         allowed_attrs=_ALLOWED_ATTRS)
         ev.expr = source
         self._ev = ev
 
@@ -132,8 +275,11 @@ class Expr:
         """The value of the expression over ``names``; :class:`EvaluationError` on failure."""
         ev = self._ev
         ev.names = names
+        ev.deadline = time.thread_time() + MAX_EVAL_S
         try:
             return ev._eval(self._node)
+        except RecursionError:
+            raise EvaluationError(f"{self.source!r}: nested too deeply") from None
         except InvalidExpression as exc:
             raise EvaluationError(f"{self.source!r}: {_explain(exc)}") from None
         except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
@@ -159,11 +305,17 @@ def compile_expr(src: str) -> Expr:
     text = src.strip()
     if not text:
         raise ExpressionError("empty expression")
+    if len(text) > MAX_EXPR_LENGTH:
+        raise ExpressionError(f"{text[:40]!r}...: an expression is at most {MAX_EXPR_LENGTH:,} characters")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         col = f" at column {exc.offset}" if exc.offset else ""
-        raise ExpressionError(f"{src!r} is not a valid expression{col}: {exc.msg}") from None
+        raise ExpressionError(f"{_short(src)} is not a valid expression{col}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise _too_deep(src) from None
+    if _depth(tree) > MAX_EXPR_DEPTH:
+        raise _too_deep(src)
     free: set[str] = set()
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_NODES):
@@ -188,9 +340,36 @@ def compile_expr(src: str) -> Expr:
                 raise ExpressionError(f"{src!r}: name '{node.id}' is not accessible")
             if node.id not in FUNCTIONS:
                 free.add(node.id)
-    if isinstance(tree.body, ast.Constant) and isinstance(tree.body.value, str) and len(tree.body.value) > 100_000:
-        raise ExpressionError(f"{src[:40]!r}...: string literal too long")
-    return Expr(src, tree.body, frozenset(free))
+    expr = Expr(src, tree.body, frozenset(free))
+    if not free:  # a constant: its value (or its error) is known now, before anything runs
+        try:
+            expr.evaluate({})
+        except EvaluationError as exc:
+            raise ExpressionError(str(exc)) from None
+    return expr
+
+
+def _short(src: str) -> str:
+    return repr(src) if len(src) <= 60 else repr(src[:57] + "...")
+
+
+def _too_deep(src: str) -> ExpressionError:
+    return ExpressionError(f"{_short(src)}: nested more than {MAX_EXPR_DEPTH} levels deep; "
+                           "simplify the expression")
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deep the syntax tree nests (iteratively: the tree may be deeper than the stack)."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_EXPR_DEPTH:
+                break
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 # --------------------------------------------------------------------------- templates

@@ -385,15 +385,24 @@ class Document:
         return Location(self.display, loc[0], loc[1])
 
 
+_QUOTED = re.compile(r"""\s*(?:'(?!<)[^']*'|"[^"]*")""")
+
+
+def _no_content(text: str) -> str:
+    """A parser message without the text it quotes from the file: a file that does not parse
+    is not YAML we accepted, and may be anything (a key, a password file)."""
+    return _QUOTED.sub("", text).strip()
+
+
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, display: str) -> ConfigError:
     mark = exc.problem_mark or exc.context_mark
     if mark is None:  # pragma: no cover - PyYAML always marks scanner/parser errors
-        return ConfigError(problems=[Problem(Location(display), f"invalid YAML: {exc}")])
+        return ConfigError(problems=[Problem(Location(display), "invalid YAML; check the file")])
     line, col = mark.line + 1, mark.column + 1
     lines = text.splitlines()
     src = lines[mark.line] if mark.line < len(lines) else ""
     indent = src[: len(src) - len(src.lstrip(" \t"))]
-    problem = (exc.problem or "").strip()
+    problem = _no_content(exc.problem or "")
     if "\t" in indent or "tab" in problem:
         tab_col = (indent.index("\t") + 1) if "\t" in indent else col
         return ConfigError(problems=[Problem(
@@ -405,7 +414,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, display: str) -> ConfigE
         message = ("more than one YAML document (a second '---'); a litmus-seq file holds one "
                    "document: remove the extra '---'")
     else:
-        context = f" {exc.context}" if exc.context else ""
+        context = f" {_no_content(exc.context)}" if exc.context else ""
         cm = exc.context_mark
         if exc.context and cm is not None and cm.line != mark.line:
             context += f" started on line {cm.line + 1}, column {cm.column + 1}"

@@ -369,6 +369,11 @@ class Project(Strict):
     station: str | None = None
     plugins: list[str] = Field(default_factory=_new_list)
     guardband_pct: float | None = Field(None, ge=0, lt=100)
+    include_roots: list[str] = Field(
+        default_factory=_new_list,
+        description="folders outside the project root that include: may read (relative to the "
+        "project root, or absolute); the project root itself is always allowed",
+    )
 
 
 KINDS: dict[str, type[Strict]] = {

@@ -506,6 +506,13 @@ class _Planner:
                     self.absorb(exc, doc, path + ("include",))
                     continue
                 real = target.resolve()
+                if self.ctx.outside_roots(target):
+                    self.problem(ConfigError, doc, path + ("include",), (
+                        f"the included file resolves outside the project root "
+                        f"{self.ctx.root.as_posix()} (a path or a symlink leading elsewhere); "
+                        "include files from inside the project, or list their folder under "
+                        "include_roots: in litmus.yaml"))
+                    continue
                 if real in chain:
                     names = " -> ".join(self.ctx.display(p) for p in [*chain, real])
                     self.problem(ConfigError, doc, path + ("include",),

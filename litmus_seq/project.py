@@ -157,6 +157,17 @@ class ProjectContext:
             return f"; {self.display(base)}/ holds: {shown}"
         return ""
 
+    def include_roots(self) -> list[Path]:
+        """The folders ``include:`` may read: the project root and litmus.yaml's
+        ``include_roots`` (symlinks resolved, so a link cannot lead elsewhere)."""
+        extra = [Path(r) if Path(r).is_absolute() else self.root / r for r in self.config.include_roots]
+        return [self.root, *(Path(os.path.realpath(p)) for p in extra)]
+
+    def outside_roots(self, path: Path) -> bool:
+        """Whether ``path``, symlinks resolved, lies outside every :meth:`include_roots` folder."""
+        real = Path(os.path.realpath(path))
+        return not any(real == r or r in real.parents for r in self.include_roots())
+
     # -- loading ----------------------------------------------------------------------------
 
     def document(self, path: Path) -> Any:

@@ -258,7 +258,7 @@ def _cli(*argv: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProc
 
 def _project(tmp_path: Path, seq: str, product: str = "id: board\nspecs:\n  vref: {low: 1, high: 2}\n") -> Path:
     for folder in ("sequences", "products", "stations"):
-        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
     (tmp_path / "litmus.yaml").write_text("name: hostile\n")
     (tmp_path / "products" / "board.yaml").write_text(product)
     (tmp_path / "stations" / "bench.yaml").write_text(
@@ -359,3 +359,79 @@ def test_control_character_is_reported_at_line_and_column(tmp_path: Path, char: 
     line = _one_line(result)
     assert line.startswith(f"sequences/s.yaml:3:8: control character U+{code} is not allowed"), line
     assert char not in line
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("[[1]*99999]*99999", "a repetition (x * n) would hold more than 100,000 items or characters"),
+        ("'1'.zfill(10**9)", "zfill() would hold more than 100,000 items or characters"),
+        ("'%01000000000d' % 1", "a %-format with this width would hold more than 100,000"),
+        ("-" * 5000 + "1", "nested more than 100 levels deep; simplify the expression"),
+    ],
+)
+def test_expression_budget_is_a_located_usage_error(tmp_path: Path, expression: str, message: str) -> None:
+    root = _project(tmp_path, "sequence: s\nstation: bench\nsteps:\n  - name: a\n    call: dmm.read\n"
+                              f"    args: {{x: \"${{{expression}}}\"}}\n")
+    result = _cli("validate", "sequences/s.yaml", cwd=root, timeout=30)
+    assert result.returncode == EXIT_USAGE
+    line = _one_line(result)
+    assert line.startswith("sequences/s.yaml:6:11: steps[0].args: ") and message in line, line
+
+
+def test_expression_budget_in_when_is_located(tmp_path: Path) -> None:
+    root = _project(tmp_path, "sequence: s\nsteps:\n  - name: a\n    when: \"len('1'.zfill(10**9)) > 1\"\n"
+                              "    wait: 0\n")
+    result = _cli("validate", "sequences/s.yaml", cwd=root, timeout=30)
+    assert result.returncode == EXIT_USAGE
+    line = _one_line(result)
+    assert line.startswith("sequences/s.yaml:4:11: steps[0].when: when: ") and "zfill()" in line, line
+
+
+def _outside(tmp_path: Path) -> tuple[Path, Path]:
+    root = _project(tmp_path / "proj", "sequence: s\nsteps:\n  - include: ../secret/frag.yaml\n")
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "frag.yaml").write_text("steps:\n  - wait: 0\n")
+    return root, secret
+
+
+def test_include_outside_the_project_root_is_refused(tmp_path: Path) -> None:
+    root, _ = _outside(tmp_path)
+    result = _cli("validate", "sequences/s.yaml", cwd=root)
+    assert result.returncode == EXIT_USAGE
+    line = _one_line(result)
+    assert line.startswith("sequences/s.yaml:3:14: steps[0].include: ") and "outside the project" in line, line
+    assert "include_roots" in line
+
+
+def test_include_symlink_resolving_outside_is_refused(tmp_path: Path) -> None:
+    root, secret = _outside(tmp_path)
+    (root / "sequences" / "link.yaml").symlink_to(secret / "frag.yaml")
+    (root / "sequences" / "s.yaml").write_text("sequence: s\nsteps:\n  - include: sequences/link.yaml\n")
+    result = _cli("validate", "sequences/s.yaml", cwd=root)
+    assert result.returncode == EXIT_USAGE
+    assert "outside the project" in _one_line(result)
+
+
+def test_include_roots_in_litmus_yaml_allow_a_folder(tmp_path: Path) -> None:
+    root, _ = _outside(tmp_path)
+    (root / "litmus.yaml").write_text("name: hostile\ninclude_roots: [../secret]\n")
+    result = _cli("validate", "sequences/s.yaml", cwd=root)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["root:x:0:0:root:/root:/bin/bash\n", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n",
+     "API_TOKEN=hunter2-secret\n", "[core]\n\tsecret = hunter2-secret %\n", "{\"token\": \"hunter2-secret\"\n"],
+)
+def test_a_file_that_is_not_our_yaml_is_never_echoed(tmp_path: Path, content: str) -> None:
+    root = _project(tmp_path, "sequence: s\nsteps:\n  - include: sequences/secret.yaml\n")
+    (root / "sequences" / "secret.yaml").write_text(content)
+    result = _cli("validate", "sequences/s.yaml", cwd=root)
+    assert result.returncode == EXIT_USAGE
+    line = _one_line(result)
+    assert line.startswith("sequences/secret.yaml:"), line
+    for word in ("root:x", "OPENSSH", "b3Bl", "hunter2", "API_TOKEN", "secret ="):
+        assert word not in line, line
