@@ -4,7 +4,6 @@ in the same stores as ``litmus-seq run`` and read back through the same client."
 from __future__ import annotations
 
 import logging
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -16,17 +15,12 @@ import pytest
 from litmus_seq.client import LitmusClient, RunSummary
 from litmus_seq.errors import ConfigError, LitmusError
 
-DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the reporters' mock project as the working directory."""
-    dest = tmp_path / "proj"
-    shutil.copytree(DATA / "reporters" / "project", dest)
-    monkeypatch.chdir(dest)
-    monkeypatch.delenv("LITMUS_DATA_DIR", raising=False)
-    return dest
+def project(reporters_project: Path) -> Path:
+    """A copy of the reporters' mock project as the working directory (tests/conftest.py)."""
+    return reporters_project
 
 
 def rows(parquet: Path, where: str = "true") -> list[dict[str, object]]:

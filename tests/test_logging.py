@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -13,16 +12,12 @@ import pytest
 from litmus_seq.client import LitmusClient
 from litmus_seq.logging import LitmusHandler, capture_logs, format_record
 
-DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    dest = tmp_path / "proj"
-    shutil.copytree(DATA / "reporters" / "project", dest)
-    monkeypatch.chdir(dest)
-    monkeypatch.delenv("LITMUS_DATA_DIR", raising=False)
-    return dest
+def project(reporters_project: Path) -> Path:
+    """A copy of the reporters' mock project as the working directory (tests/conftest.py)."""
+    return reporters_project
 
 
 def steps_of(parquet: Path) -> dict[str, tuple[str, str | None]]:

@@ -17,7 +17,6 @@ import pytest
 from litmus_seq.client import LitmusClient
 from litmus_seq.submit import document_schema
 
-DATA = Path(__file__).resolve().parent / "data"
 
 DOC: dict[str, Any] = {
     "dut_serial": "SN-LV-1", "station_id": "labview_3", "operator": "ana", "phase": "production",
@@ -35,12 +34,9 @@ DOC: dict[str, Any] = {
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    dest = tmp_path / "proj"
-    shutil.copytree(DATA / "reporters" / "project", dest)
-    monkeypatch.chdir(dest)
-    monkeypatch.delenv("LITMUS_DATA_DIR", raising=False)
-    return dest
+def project(reporters_project: Path) -> Path:
+    """A copy of the reporters' mock project as the working directory (tests/conftest.py)."""
+    return reporters_project
 
 
 def cli(*args: str, stdin: str | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:
